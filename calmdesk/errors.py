@@ -1,0 +1,17 @@
+"""Errors a user can act on; the CLI and the API turn these into clear messages, not tracebacks."""
+
+
+class CalmdeskError(Exception):
+    """Base class: the message is meant for the user as it is."""
+
+
+class InputError(CalmdeskError, ValueError):
+    """Bad input: wrong file format, missing column, empty text, label outside the taxonomy."""
+
+
+class UnsupportedLanguageError(InputError):
+    """The text is in a language calmdesk has no model or rulebook for."""
+
+    def __init__(self, message: str, detected: str | None = None):
+        super().__init__(message)
+        self.detected = detected

@@ -1,0 +1,104 @@
+"""Offline language identification for the four supported languages.
+
+Script decides first (Han -> zh, Cyrillic -> ru) because it is exact and fast; Latin text is
+ranked by py3langid's shipped model. A text whose best guess is another language with high
+confidence is refused, so a French complaint is not silently routed by an English model.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from calmdesk.errors import InputError, UnsupportedLanguageError
+
+SUPPORTED = ("en", "es", "zh", "ru")
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "zh": "Chinese", "ru": "Russian"}
+_ALIASES = {
+    "zh-hans": "zh", "zh-hant": "zh", "zh-cn": "zh", "zh-tw": "zh", "zh-hk": "zh",
+    "english": "en", "spanish": "es", "chinese": "zh", "russian": "ru",
+    "español": "es", "中文": "zh", "русский": "ru",
+}  # fmt: skip
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_KANA = re.compile(r"[\u3040-\u30ff]")
+_HANGUL = re.compile(r"[\uac00-\ud7af]")
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+_LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
+_UKRAINIAN_ONLY = re.compile(r"[іїєґІЇЄҐ]")
+# Below this many letters a statistical guess is noise; we fall back to the best supported one.
+_MIN_LETTERS_TO_REFUSE = 15
+_REFUSE_CONFIDENCE = 0.90
+
+
+def normalize_lang_code(lang: str) -> str:
+    """Map a user-given code or name ("ES", "zh-Hant", "русский") onto a supported code."""
+    code = lang.strip().lower().replace("_", "-")
+    code = _ALIASES.get(code, code)
+    if code not in SUPPORTED:
+        raise UnsupportedLanguageError(
+            f"unsupported language {lang!r}: calmdesk supports {', '.join(SUPPORTED)}", code
+        )
+    return code
+
+
+@lru_cache(maxsize=2)
+def _identifier(restricted: bool = False):
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    if restricted:
+        identifier.set_languages(["en", "es"])
+    return identifier
+
+
+def detect_language(text: str) -> str:
+    """Return 'en', 'es', 'zh' or 'ru', or raise UnsupportedLanguageError / InputError."""
+    if not text or not text.strip():
+        raise InputError("empty text: nothing to detect a language from")
+    han = len(_HAN.findall(text))
+    kana = len(_KANA.findall(text))
+    hangul = len(_HANGUL.findall(text))
+    cyr = len(_CYRILLIC.findall(text))
+    latin = len(_LATIN.findall(text))
+    if kana > 0 and kana >= han * 0.1:
+        raise UnsupportedLanguageError(
+            "the text looks Japanese, which calmdesk does not support; pass --lang to force one",
+            "ja",
+        )
+    if hangul > max(han, cyr, latin):
+        raise UnsupportedLanguageError(
+            "the text looks Korean, which calmdesk does not support; pass --lang to force one",
+            "ko",
+        )
+    if han and han >= max(cyr, latin) * 0.3:
+        return "zh"
+    if cyr > latin:
+        if _UKRAINIAN_ONLY.search(text) and len(_UKRAINIAN_ONLY.findall(text)) >= 2:
+            raise UnsupportedLanguageError(
+                "the text looks Ukrainian, which calmdesk does not support; "
+                "pass --lang ru to treat it as Russian",
+                "uk",
+            )
+        return "ru"
+    if latin == 0:
+        # Digits, emoji or punctuation only: nothing to go on.
+        raise UnsupportedLanguageError(
+            "could not detect a language (no letters in the text); pass --lang", None
+        )
+    best_lang, best_p = _identifier().classify(text)
+    confident = best_p >= _REFUSE_CONFIDENCE and latin >= _MIN_LETTERS_TO_REFUSE
+    if best_lang not in SUPPORTED and confident:
+        raise UnsupportedLanguageError(
+            f"the text looks like {best_lang!r}, which calmdesk does not support "
+            f"(supported: {', '.join(SUPPORTED)}); pass --lang to force one",
+            best_lang,
+        )
+    return _identifier(restricted=True).classify(text)[0]
+
+
+def resolve_language(text: str, lang: str | None = None) -> str:
+    """The language to use for `text`: the given one (validated) or the detected one."""
+    if lang:
+        return normalize_lang_code(lang)
+    return detect_language(text)

@@ -1,0 +1,83 @@
+"""The contract every triage backend fulfils, so the model, the CLI and the API never care which.
+
+A backend only maps texts to probabilities. Everything a user sees (labels, top-3,
+needs_review, emotion decisions, calming steps) is built from those probabilities by
+`triage.model.TriageModel`, the same way for every backend.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from calmdesk.errors import InputError
+
+# cause and department are single-label (softmax-like rows summing to 1);
+# emotions is multi-label (independent probabilities per emotion, none = calm).
+HEADS = ("cause", "department", "emotions")
+SINGLE_LABEL_HEADS = ("cause", "department")
+MULTI_LABEL_HEADS = ("emotions",)
+
+
+@runtime_checkable
+class TriageBackend(Protocol):
+    """Fitted state: `classes_` maps each head to its label list (column order of the arrays)."""
+
+    name: str
+    classes_: dict[str, list[str]]
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        langs: Sequence[str],
+        targets: dict[str, Sequence],
+        weights: Sequence[float] | None = None,
+        dev: tuple[Sequence[str], Sequence[str], dict[str, Sequence]] | None = None,
+    ) -> TriageBackend:
+        """Learn every head.
+
+        `texts` are already normalised (`calmdesk.text.features_text`). `targets["cause"]` and
+        `targets["department"]` hold a label or None (None: this record does not train that
+        head); `targets["emotions"]` holds a list of labels ([] = calm) or None.
+        `dev` has the same shape and may be used for early stopping, never for fitting.
+        """
+        ...
+
+    def predict_proba(self, texts: Sequence[str], langs: Sequence[str]) -> dict[str, np.ndarray]:
+        """{head: array of shape (n_texts, len(classes_[head]))}."""
+        ...
+
+    def save(self, directory: Path) -> None:
+        """Write the fitted state into `directory` (safe formats only: skops, safetensors, json)."""
+        ...
+
+    @classmethod
+    def load(cls, directory: Path) -> TriageBackend:
+        """Read what `save` wrote."""
+        ...
+
+
+# name in model.json -> "module:Class". Adding a backend is one line here.
+BACKENDS = {
+    "linear": "triage.backends.linear:LinearBackend",
+    "transformer": "triage.backends.transformer:TransformerBackend",
+    "per_language": "triage.backends.per_language:PerLanguageBackend",
+}
+
+
+def get_backend_class(name: str) -> type:
+    """The backend class registered under `name`, with a clear error for unknown names."""
+    if name not in BACKENDS:
+        raise InputError(f"unknown triage backend {name!r}; known: {', '.join(BACKENDS)}")
+    module_name, class_name = BACKENDS[name].split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise InputError(
+            f"triage backend {name!r} needs a module that is not installed: {exc.name}"
+        ) from exc
+    return getattr(module, class_name)

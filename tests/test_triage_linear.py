@@ -1,0 +1,185 @@
+"""The linear backend on a tiny in-test data set: shapes, probabilities, persistence, style cues."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from calmdesk.errors import InputError
+from triage.backends.base import TriageBackend, get_backend_class
+from triage.backends.linear import LinearBackend
+from triage.features import style_feature_names, style_features
+
+RECORDS = [
+    (
+        "THIS IS UNACCEPTABLE!!! you charged me twice",
+        "en",
+        "billing",
+        "billing_finance",
+        ["angry", "noisy"],
+    ),
+    ("I was charged a fee nobody told me about", "en", "billing", "billing_finance", ["angry"]),
+    ("the heater leaks after two days", "en", "product_quality", "quality_maintenance", []),
+    (
+        "my order has not arrived in three weeks, I need it today",
+        "en",
+        "delivery_delay",
+        "logistics",
+        ["anxious"],
+    ),
+    ("la tarjeta llegó rota", "es", "product_quality", "quality_maintenance", ["sad"]),
+    ("cobro indebido en mi cuenta", "es", "billing", "billing_finance", ["angry"]),
+    ("el pedido no llega desde hace un mes", "es", "delivery_delay", "logistics", []),
+    ("菜是凉的还有头发", "zh", "product_quality", "quality_maintenance", ["angry"]),
+    ("送餐超时一个小时", "zh", "delivery_delay", "logistics", []),
+    ("退款一直没到账", "zh", "billing", "billing_finance", ["anxious"]),
+    ("перевод идёт неделю", "ru", "delivery_delay", "logistics", ["sad"]),
+    ("списали комиссию дважды", "ru", "billing", "billing_finance", ["angry"]),
+    ("телевизор сломался через день", "ru", "product_quality", "quality_maintenance", []),
+]
+
+
+def _data(records=RECORDS):
+    texts = [r[0] for r in records]
+    langs = [r[1] for r in records]
+    targets = {
+        "cause": [r[2] for r in records],
+        "department": [r[3] for r in records],
+        "emotions": [r[4] for r in records],
+    }
+    return texts, langs, targets
+
+
+@pytest.fixture(scope="module")
+def fitted() -> LinearBackend:
+    texts, langs, targets = _data()
+    return LinearBackend(C=5.0).fit(texts, langs, targets)
+
+
+def test_obeys_the_backend_contract(fitted):
+    assert isinstance(fitted, TriageBackend)
+    assert get_backend_class("linear") is LinearBackend
+    assert fitted.name == "linear"
+    assert fitted.classes_["cause"] == ["billing", "delivery_delay", "product_quality"]
+    assert fitted.classes_["emotions"] == ["angry", "anxious", "noisy", "sad"]
+
+
+def test_params_are_sklearn_style():
+    backend = LinearBackend(C=3.0, char_ngram_range=(1, 3))
+    assert backend.get_params()["C"] == 3.0
+    assert clone(backend).get_params() == backend.get_params()
+    assert not hasattr(backend, "classes_")
+
+
+def test_shapes_and_rows_sum_to_one(fitted):
+    texts, langs, _ = _data()
+    proba = fitted.predict_proba(texts, langs)
+    assert set(proba) == {"cause", "department", "emotions"}
+    for head in ("cause", "department", "emotions"):
+        assert proba[head].shape == (len(texts), len(fitted.classes_[head]))
+        assert np.all((proba[head] >= 0) & (proba[head] <= 1))
+    np.testing.assert_allclose(proba["cause"].sum(axis=1), 1.0, atol=1e-9)
+    np.testing.assert_allclose(proba["department"].sum(axis=1), 1.0, atol=1e-9)
+    # emotions are independent: a row need not sum to 1.
+    assert not np.allclose(proba["emotions"].sum(axis=1), 1.0)
+
+
+def test_learns_the_training_labels(fitted):
+    texts, langs, targets = _data()
+    proba = fitted.predict_proba(texts, langs)
+    predicted = [fitted.classes_["cause"][i] for i in proba["cause"].argmax(axis=1)]
+    agreement = np.mean([p == t for p, t in zip(predicted, targets["cause"], strict=True)])
+    assert agreement >= 0.9
+
+
+def test_none_targets_do_not_train_a_head():
+    texts, langs, targets = _data()
+    # two extra records that carry only emotions and a cause label seen nowhere else.
+    texts += ["I am so worried", "estoy muy triste"]
+    langs += ["en", "es"]
+    targets["cause"] = [*targets["cause"], None, None]
+    targets["department"] = [*targets["department"], None, None]
+    targets["emotions"] = [*targets["emotions"], ["anxious"], ["sad"]]
+    # a record with no emotion target must not count as calm either.
+    targets["emotions"][0] = None
+    backend = LinearBackend().fit(texts, langs, targets)
+    assert "None" not in backend.classes_["cause"]
+    assert backend.heads_["cause"].coef_.shape[0] == len(backend.classes_["cause"])
+    # emotion-only data trains nothing else; cause head saw 13 rows, not 15.
+    assert backend.heads_["cause"].n_features_in_ == backend.n_features_
+
+
+def test_head_without_labels_is_not_trained():
+    texts, langs, targets = _data()
+    backend = LinearBackend().fit(texts, langs, {"emotions": targets["emotions"]})
+    assert set(backend.classes_) == {"emotions"}
+    assert set(backend.predict_proba(texts[:2], langs[:2])) == {"emotions"}
+
+
+def test_sample_weights_change_the_fit():
+    texts, langs, targets = _data()
+    plain = LinearBackend().fit(texts, langs, targets).predict_proba(texts, langs)["cause"]
+    weights = [5.0 if c == "billing" else 1.0 for c in targets["cause"]]
+    weighted = LinearBackend().fit(texts, langs, targets, weights=weights)
+    assert not np.allclose(weighted.predict_proba(texts, langs)["cause"], plain)
+
+
+def test_save_load_round_trip_is_identical(fitted, tmp_path):
+    texts, langs, _ = _data()
+    fitted.save(tmp_path)
+    assert (tmp_path / "linear.skops").is_file() and (tmp_path / "linear.json").is_file()
+    loaded = LinearBackend.load(tmp_path)
+    assert loaded.classes_ == fitted.classes_
+    assert loaded.get_params() == fitted.get_params()
+    before, after = fitted.predict_proba(texts, langs), loaded.predict_proba(texts, langs)
+    for head in before:
+        np.testing.assert_array_equal(before[head], after[head])
+
+
+def test_load_rejects_missing_or_corrupt_files(fitted, tmp_path):
+    with pytest.raises(InputError, match=r"linear\.json missing"):
+        LinearBackend.load(tmp_path)
+    fitted.save(tmp_path)
+    (tmp_path / "linear.skops").write_bytes(b"not a zip file")
+    with pytest.raises(InputError, match="not a readable skops file"):
+        LinearBackend.load(tmp_path)
+
+
+def test_bad_inputs_give_clear_errors(fitted):
+    texts, langs, targets = _data()
+    with pytest.raises(InputError, match="languages"):
+        LinearBackend().fit(texts, langs[:-1], targets)
+    with pytest.raises(InputError, match="at least two labels"):
+        LinearBackend().fit(texts, langs, {"cause": ["billing"] * len(texts)})
+    with pytest.raises(InputError, match="not fitted"):
+        LinearBackend().predict_proba(["x"], ["en"])
+
+
+def test_style_features_fire_on_shouting():
+    names = style_feature_names()
+    loud, calm = style_features(["THIS IS UNACCEPTABLE!!!", "this is unacceptable."], ["en", "en"])
+    loud, calm = dict(zip(names, loud, strict=True)), dict(zip(names, calm, strict=True))
+    assert loud["caps_words_2plus"] == 1.0 and calm["caps_words_2plus"] == 0.0
+    assert loud["caps_word_share"] == 1.0
+    assert loud["punct_runs"] > 0 and calm["punct_runs"] == 0
+
+
+def test_style_cues_per_language():
+    names = style_feature_names()
+    rows = style_features(
+        [
+            "I will go to the press and call my lawyer",
+            "voy a poner una hoja de reclamaciones y llamar al gerente",
+            "我要去12315投诉，差差差",
+            "пойду в суд, нooooo",
+            "судя по всему, всё в порядке",  # "суд" only as a whole word
+        ],
+        ["en", "es", "zh", "ru", "ru"],
+    )
+    feats = [dict(zip(names, row, strict=True)) for row in rows]
+    assert feats[0]["cue_media"] == 1.0 and feats[0]["cue_court"] == 1.0
+    assert feats[1]["cue_regulator"] == 1.0 and feats[1]["cue_manager"] == 1.0
+    assert feats[2]["cue_regulator"] == 1.0 and feats[2]["repeated_words"] > 0
+    assert feats[3]["cue_court"] == 1.0 and feats[3]["held_letters"] > 0
+    assert feats[4]["cue_court"] == 0.0 and feats[4]["cue_count"] == 0.0

@@ -427,10 +427,20 @@ def _cue_segments(cue_lines: list[str]) -> list[tuple[str | None, str]]:
             continue
         if speaker is None and segments:
             last_speaker, last_text = segments[-1]
-            segments[-1] = (last_speaker, f"{last_text} {clean}")
+            segments[-1] = (last_speaker, _join_cue_text(last_text, clean))
         else:
             segments.append((speaker, clean))
     return segments
+
+
+_CJK_EDGE = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]")
+
+
+def _join_cue_text(before: str, after: str) -> str:
+    """Chinese has no spaces between words, so cues split mid-sentence join without one."""
+    if _CJK_EDGE.match(before[-1]) and _CJK_EDGE.match(after[0]):
+        return before + after
+    return f"{before} {after}"
 
 
 def _parse_cues(cues: list[tuple[str, float, float, list[str]]], roles: SpeakerRoles) -> list[Turn]:
@@ -443,7 +453,7 @@ def _parse_cues(cues: list[tuple[str, float, float, list[str]]], roles: SpeakerR
             if speaker is None:  # before any speaker was named: kept, as nobody's turn
                 speaker = ""
             if turns and turns[-1].speaker == speaker:
-                turns[-1].text = f"{turns[-1].text} {text}"
+                turns[-1].text = _join_cue_text(turns[-1].text, text)
                 turns[-1].end = end
             else:
                 role = roles.role_of(speaker) if speaker else "other"

@@ -1,0 +1,1 @@
+"""calmdesk over HTTP: triage and coaching endpoints, a ticket store, feedback and retraining."""

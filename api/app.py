@@ -1,0 +1,94 @@
+"""The FastAPI application: `create_app(settings)`; `app_from_env()` for server workers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import require_api_key
+from api.errors import install_error_handlers
+from api.limits import BodySizeLimitMiddleware
+from api.request_log import RequestLogMiddleware, configure_logging
+from api.routers import coach, service, stats, tickets, triage
+from api.services import CoachService, TriageService
+from api.settings import ApiSettings
+from api.store import TicketStore, create_store_engine, run_migrations
+from calmdesk import __version__
+
+log = logging.getLogger("calmdesk.api")
+
+DESCRIPTION = """
+Complaint triage (cause, department, emotions with calming steps) and agent coaching (banned
+phrases) over HTTP, with a ticket store and a feedback loop for retraining.
+
+Every error answers `{"error": {"code", "message", "field"?, "request_id"?}}`. When API keys
+are configured, every endpoint except `/healthz` and `/readyz` needs
+`Authorization: Bearer <key>` or `X-API-Key: <key>`. Limits (configurable): request body
+(`CALMDESK_MAX_BODY_BYTES`, 1 MiB, 413), text length (`CALMDESK_MAX_TEXT_CHARS`, 10,000
+characters, 422), batch size (`CALMDESK_MAX_BATCH`, 256 items, 413).
+"""
+
+
+def _load_state(app: FastAPI, settings: ApiSettings) -> None:
+    engine = create_store_engine(settings.database_url)
+    run_migrations(engine)
+    app.state.store = TicketStore(engine)
+    app.state.triage = TriageService(settings.triage_model_dir).load()
+    app.state.coach = CoachService().load()
+    log.info(
+        "service ready",
+        extra={
+            "model_version": app.state.triage.version,
+            "database": engine.url.render_as_string(hide_password=True),
+        },
+    )
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # Loading takes seconds of CPU; keep the loop free while it runs.
+    await run_in_threadpool(_load_state, app, app.state.settings)
+    try:
+        yield
+    finally:
+        app.state.store.engine.dispose()
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    settings = settings or ApiSettings.from_env()
+    configure_logging()
+    app = FastAPI(
+        title="calmdesk",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+
+    protected = [Depends(require_api_key)]
+    app.include_router(service.public)
+    for module in (triage, coach, tickets, stats, service):
+        app.include_router(module.router, dependencies=protected)
+
+    # Added innermost first: request log (outermost) -> CORS -> body limit -> app.
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
+        )
+    app.add_middleware(RequestLogMiddleware, enabled=settings.access_log)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory`: each worker process builds its app from the env."""
+    return create_app(ApiSettings.from_env())

@@ -1,0 +1,1 @@
+"""One router per resource: triage, coach, tickets (with feedback), stats, service."""

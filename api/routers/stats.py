@@ -1,0 +1,30 @@
+"""The complaint classification statistics of the desk: counts per label over a date range."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from api.deps import get_store
+from api.schemas import StatsResponse, error_responses
+from api.store import TicketStore
+from api.store.repository import as_utc
+
+router = APIRouter(prefix="/v1", tags=["stats"])
+
+
+@router.get(
+    "/stats",
+    response_model=StatsResponse,
+    summary="Ticket counts by cause, department, emotion and language (current labels)",
+    responses=error_responses(401, 422),
+)
+def stats(
+    store: TicketStore = Depends(get_store),
+    since: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
+    until: Annotated[datetime | None, Query(description="created before (ISO 8601)")] = None,
+) -> dict:
+    since, until = as_utc(since), as_utc(until)
+    return {"since": since, "until": until, **store.stats(since, until)}

@@ -1,0 +1,171 @@
+"""The routing queues (ticket lists with filters) and the desk's corrections."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from api.deps import get_store, get_triage
+from api.errors import ApiError
+from api.schemas import (
+    FeedbackRequest,
+    FeedbackResponse,
+    TicketDetail,
+    TicketPage,
+    error_responses,
+)
+from api.services import TriageService
+from api.store import TicketFilters, TicketStore
+from api.store.repository import as_utc
+from api.store.tables import Feedback, Ticket
+
+router = APIRouter(prefix="/v1", tags=["tickets"])
+MAX_PAGE = 500
+TicketId = Annotated[str, Path(min_length=1, max_length=32, description="The stored ticket id.")]
+
+
+def ticket_out(ticket: Ticket) -> dict:
+    return {
+        "ticket_id": ticket.id,
+        "external_id": ticket.external_id,
+        "created_at": as_utc(ticket.created_at),
+        "text": ticket.text,
+        "lang": ticket.lang,
+        "script": ticket.script,
+        "channel": ticket.channel,
+        "customer_ref": ticket.customer_ref,
+        "model_version": ticket.model_version,
+        "cause": ticket.cause,
+        "department": ticket.department,
+        "emotions": sorted(e.emotion for e in ticket.emotions),
+        "needs_review": ticket.needs_review,
+        "corrected": ticket.corrected,
+        "predicted": {
+            "cause": ticket.predicted_cause,
+            "department": ticket.predicted_department,
+            "emotions": list(ticket.predicted_emotions),
+            "cause_probability": ticket.cause_probability,
+            "department_probability": ticket.department_probability,
+        },
+    }
+
+
+def feedback_out(feedback: Feedback) -> dict:
+    return {
+        "feedback_id": feedback.id,
+        "ticket_id": feedback.ticket_id,
+        "created_at": as_utc(feedback.created_at),
+        "cause": feedback.cause,
+        "department": feedback.department,
+        "emotions": feedback.emotions,
+        "author": feedback.author,
+        "note": feedback.note,
+    }
+
+
+def _check_labels(body: FeedbackRequest, labels: dict[str, list[str]]) -> None:
+    """Corrections must use the model's label set, or they could never train it."""
+    for head in ("cause", "department"):
+        value = getattr(body, head)
+        known = labels.get(head)
+        if value is not None and known and value not in known:
+            raise ApiError(
+                422,
+                "unknown_label",
+                f"{head} {value!r} is not a known label; known: {', '.join(known)}",
+                head,
+            )
+    known = labels.get("emotions")
+    if body.emotions is not None and known:
+        for i, emotion in enumerate(body.emotions):
+            if emotion not in known:
+                raise ApiError(
+                    422,
+                    "unknown_label",
+                    f"emotion {emotion!r} is not a known label; known: {', '.join(known)} "
+                    "(send [] for calm)",
+                    f"emotions.{i}",
+                )
+
+
+@router.post(
+    "/tickets/{ticket_id}/feedback",
+    response_model=FeedbackResponse,
+    status_code=201,
+    summary="Store the desk's true cause/department/emotions for a ticket",
+    responses=error_responses(401, 404, 413, 422),
+)
+def add_feedback(
+    ticket_id: TicketId,
+    body: FeedbackRequest,
+    store: TicketStore = Depends(get_store),
+    triage: TriageService = Depends(get_triage),
+) -> dict:
+    _check_labels(body, triage.labels())
+    stored = store.add_feedback(
+        ticket_id,
+        cause=body.cause,
+        department=body.department,
+        emotions=body.emotions,
+        author=body.author,
+        note=body.note,
+    )
+    if stored is None:
+        raise ApiError(404, "ticket_not_found", f"no ticket with id {ticket_id!r}", "ticket_id")
+    feedback, ticket = stored
+    return {"feedback": feedback_out(feedback), "ticket": ticket_out(ticket)}
+
+
+@router.get(
+    "/tickets",
+    response_model=TicketPage,
+    summary="List tickets (routing queues), newest first, with filters and pagination",
+    responses=error_responses(401, 422),
+)
+def list_tickets(
+    store: TicketStore = Depends(get_store),
+    department: Annotated[str | None, Query(max_length=100)] = None,
+    cause: Annotated[str | None, Query(max_length=100)] = None,
+    emotion: Annotated[str | None, Query(max_length=50, description="'calm' = none")] = None,
+    needs_review: bool | None = None,
+    lang: Annotated[str | None, Query(max_length=8)] = None,
+    since: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
+    until: Annotated[datetime | None, Query(description="created before (ISO 8601)")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict:
+    filters = TicketFilters(
+        department=department,
+        cause=cause,
+        emotion=emotion,
+        needs_review=needs_review,
+        lang=lang,
+        since=as_utc(since),
+        until=as_utc(until),
+    )
+    tickets, total = store.list_tickets(filters, limit=limit, offset=offset)
+    return {
+        "items": [ticket_out(t) for t in tickets],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "next_offset": offset + limit if offset + limit < total else None,
+    }
+
+
+@router.get(
+    "/tickets/{ticket_id}",
+    response_model=TicketDetail,
+    summary="One ticket with its whole correction history",
+    responses=error_responses(401, 404),
+)
+def get_ticket(ticket_id: TicketId, store: TicketStore = Depends(get_store)) -> dict:
+    ticket = store.get_ticket(ticket_id)
+    if ticket is None:
+        raise ApiError(404, "ticket_not_found", f"no ticket with id {ticket_id!r}", "ticket_id")
+    return {
+        **ticket_out(ticket),
+        "feedback": [feedback_out(f) for f in store.feedback_for(ticket_id)],
+    }

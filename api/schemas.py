@@ -1,0 +1,286 @@
+"""Request and response models: the OpenAPI contract other teams code against."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+TRANSCRIPT_FORMATS = ("text", "json", "jsonl", "vtt", "srt", "csv")
+TranscriptFormat = Literal["text", "json", "jsonl", "vtt", "srt", "csv"]
+
+
+class _Request(BaseModel):
+    # A misspelt field is an error, not silently ignored data.
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- errors ---------------------------------------------------------------------------------
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["validation_error"])
+    message: str = Field(examples=["text: String should have at least 1 character"])
+    field: str | None = Field(None, examples=["text"])
+    request_id: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict]:
+    """The `responses=` entry declaring our error body for each status an endpoint can give."""
+    reasons = {
+        401: "Missing or invalid API key",
+        404: "No such ticket",
+        413: "Request body or batch larger than the configured limit",
+        422: "Invalid input (malformed JSON, empty text, unknown language or format, bad label)",
+        503: "A model or the database is not available",
+    }
+    return {s: {"model": ErrorBody, "description": reasons[s]} for s in statuses}
+
+
+# --- triage ---------------------------------------------------------------------------------
+class TriageRequest(_Request):
+    text: str = Field(min_length=1, description="The complaint as the customer wrote it.")
+    id: str | None = Field(None, max_length=200, description="Your own id, echoed back.")
+    lang: str | None = Field(
+        None, max_length=20, description="en, es, zh or ru (names and zh-Hant also work)."
+    )
+    channel: str | None = Field(None, max_length=100, examples=["email"])
+    customer_ref: str | None = Field(None, max_length=200)
+
+
+class TriageBatchRequest(_Request):
+    items: list[TriageRequest] = Field(min_length=1)
+
+
+class LabelScore(BaseModel):
+    label: str
+    probability: float
+
+
+class SingleLabelResult(BaseModel):
+    label: str
+    probability: float
+    top3: list[LabelScore]
+    needs_review: bool
+
+
+class EmotionResult(BaseModel):
+    labels: list[str]
+    probabilities: dict[str, float]
+    top3: list[LabelScore]
+    needs_review: bool
+    calm: bool
+    calming_steps: list[str]
+
+
+class TriageResult(BaseModel):
+    id: str | None = Field(description="Your id when you sent one, else the ticket id.")
+    lang: str
+    script: str | None = Field(None, description="zh only: simplified or traditional.")
+    cause: SingleLabelResult
+    department: SingleLabelResult
+    emotions: EmotionResult
+    model_version: str
+    ticket_id: str = Field(description="Id of the stored ticket, for feedback.")
+
+
+class TriageBatchResponse(BaseModel):
+    items: list[TriageResult]
+    model_version: str
+
+
+# --- coaching -------------------------------------------------------------------------------
+class TurnIn(_Request):
+    speaker: str | None = Field(
+        None, min_length=1, max_length=200, description="As written; 'role' alone also works."
+    )
+    role: Literal["agent", "customer", "other"] | None = Field(
+        None, description="Guessed from the speaker name when left out."
+    )
+    text: str
+    start: float | None = None
+    end: float | None = None
+
+
+class TranscriptIn(_Request):
+    turns: list[TurnIn] = Field(min_length=1)
+    id: str | None = Field(None, max_length=200)
+    agent_id: str | None = Field(None, max_length=200)
+    lang: str | None = Field(None, max_length=20)
+    meta: dict = Field(default_factory=dict)
+
+
+class CoachRequest(_Request):
+    """Either `transcript` (structured turns) or `text` in one of the transcript `format`s."""
+
+    transcript: TranscriptIn | None = None
+    text: str | None = Field(None, min_length=1, description="A raw transcript.")
+    format: TranscriptFormat | None = Field(
+        None, description="Format of `text`; detected when left out."
+    )
+    lang: str | None = Field(None, max_length=20)
+    id: str | None = Field(None, max_length=200)
+    script: bool = Field(False, description="Also check the follow-up call script.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CoachRequest:
+        if (self.transcript is None) == (self.text is None):
+            raise ValueError("send exactly one of 'transcript' (turns) or 'text' (raw transcript)")
+        if self.format is not None and self.text is None:
+            raise ValueError("'format' describes 'text'; it cannot go with 'transcript'")
+        return self
+
+
+class CoachBatchRequest(_Request):
+    items: list[CoachRequest] = Field(min_length=1)
+
+
+class FindingOut(BaseModel):
+    rule_id: str
+    category: str
+    severity: str
+    turn: int | None
+    speaker: str | None
+    start: int | None
+    end: int | None
+    text: str
+    message: str
+    message_en: str
+    suggestion: str
+    practice: str | None = None
+
+
+class CoachResult(BaseModel):
+    id: str | None
+    agent_id: str | None
+    lang: str
+    findings: list[FindingOut]
+    counts: dict[str, int]
+    score: float
+    n_agent_turns: int
+    source: str | None = None
+    script: dict | None = None
+    meta: dict = Field(default_factory=dict)
+
+
+class CoachBatchResponse(BaseModel):
+    items: list[CoachResult]
+
+
+# --- tickets and feedback -------------------------------------------------------------------
+class FeedbackRequest(_Request):
+    """The desk's true labels; send the heads you are correcting (at least one)."""
+
+    cause: str | None = Field(None, min_length=1, max_length=100)
+    department: str | None = Field(None, min_length=1, max_length=100)
+    emotions: list[str] | None = Field(None, description="[] means calm.")
+    author: str | None = Field(None, max_length=200)
+    note: str | None = Field(None, max_length=5000)
+
+    @model_validator(mode="after")
+    def _something(self) -> FeedbackRequest:
+        if self.cause is None and self.department is None and self.emotions is None:
+            raise ValueError("feedback needs at least one of 'cause', 'department', 'emotions'")
+        return self
+
+
+class FeedbackOut(BaseModel):
+    feedback_id: int
+    ticket_id: str
+    created_at: datetime
+    cause: str | None
+    department: str | None
+    emotions: list[str] | None
+    author: str | None
+    note: str | None
+
+
+class PredictedLabels(BaseModel):
+    cause: str
+    department: str
+    emotions: list[str]
+    cause_probability: float
+    department_probability: float
+
+
+class TicketOut(BaseModel):
+    ticket_id: str
+    external_id: str | None
+    created_at: datetime
+    text: str
+    lang: str
+    script: str | None
+    channel: str | None
+    customer_ref: str | None
+    model_version: str
+    cause: str = Field(description="Current cause: the latest correction, else the prediction.")
+    department: str
+    emotions: list[str]
+    needs_review: bool
+    corrected: bool
+    predicted: PredictedLabels
+
+
+class TicketDetail(TicketOut):
+    feedback: list[FeedbackOut]
+
+
+class FeedbackResponse(BaseModel):
+    feedback: FeedbackOut
+    ticket: TicketOut
+
+
+class TicketPage(BaseModel):
+    items: list[TicketOut]
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class StatsResponse(BaseModel):
+    since: datetime | None
+    until: datetime | None
+    total: int
+    corrected: int
+    needs_review: int
+    by_cause: dict[str, int]
+    by_department: dict[str, int]
+    by_emotion: dict[str, int] = Field(description="Tickets per emotion; 'calm' = none.")
+    by_lang: dict[str, int]
+
+
+# --- service --------------------------------------------------------------------------------
+class TriageModelInfo(BaseModel):
+    loaded: bool
+    path: str
+    version: str | None = None
+    backend: str | None = None
+    created: str | None = None
+    labels: dict[str, list[str]] = Field(default_factory=dict)
+    metrics: dict | None = None
+    error: str | None = None
+
+
+class CoachingInfo(BaseModel):
+    loaded: bool
+    languages: list[str]
+    error: str | None = None
+
+
+class ModelsResponse(BaseModel):
+    api_version: str
+    triage: TriageModelInfo
+    coaching: CoachingInfo
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyResponse(BaseModel):
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, str]

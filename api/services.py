@@ -1,0 +1,184 @@
+"""The models the service holds, loaded once at start-up, and the input checks around them.
+
+Endpoints call these from the threadpool (they are CPU-bound); nothing here touches the event
+loop. A model that fails to load leaves the service up (health, stats, tickets still answer)
+with the reason reported by /readyz and /v1/models, and its endpoints answer 503.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from api.errors import ApiError
+from api.limits import too_long_text
+from api.schemas import CoachRequest, TriageRequest
+from calmdesk import SUPPORTED_LANGUAGES
+from calmdesk.errors import InputError, UnsupportedLanguageError
+from calmdesk.langid import resolve_language
+
+log = logging.getLogger("calmdesk.api")
+HEADS = ("cause", "department", "emotions")
+
+
+def _prefixed(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+class TriageService:
+    """Wraps a `triage.model.TriageModel`; knows its label sets for validating feedback."""
+
+    def __init__(self, model_dir: Path):
+        self.model_dir = Path(model_dir)
+        self.model = None
+        self.error: str | None = None
+
+    def load(self) -> TriageService:
+        try:
+            from triage.model import TriageModel
+
+            self.model = TriageModel.load(self.model_dir)
+        except Exception as exc:  # any failure is reported by /readyz, not a crash loop
+            self.model = None
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.error(
+                "triage model not loaded", extra={"path": str(self.model_dir), "reason": self.error}
+            )
+        return self
+
+    @property
+    def loaded(self) -> bool:
+        return self.model is not None
+
+    @property
+    def version(self) -> str:
+        return str(self.model.version) if self.model is not None else "none"
+
+    def labels(self) -> dict[str, list[str]]:
+        if self.model is None:
+            return {}
+        return {head: list(labels) for head, labels in self.model.taxonomy.items()}
+
+    def require(self):
+        if self.model is None:
+            raise ApiError(
+                503,
+                "model_unavailable",
+                f"the triage model is not loaded ({self.error or 'unknown reason'})",
+            )
+        return self.model
+
+    def triage(
+        self,
+        items: Sequence[TriageRequest],
+        ticket_ids: Sequence[str],
+        max_text_chars: int,
+        field_prefix: str = "",
+    ) -> list[dict]:
+        """Results for all items, or an ApiError naming the first bad item; nothing partial."""
+        model = self.require()
+        langs: list[str] = []
+        for i, item in enumerate(items):
+            prefix = f"{field_prefix}{i}" if field_prefix else ""
+            if len(item.text) > max_text_chars:
+                raise too_long_text(len(item.text), max_text_chars, _prefixed(prefix, "text"))
+            if not item.text.strip():
+                raise ApiError(
+                    422, "empty_text", "text is empty or only whitespace", _prefixed(prefix, "text")
+                )
+            try:
+                langs.append(resolve_language(item.text, item.lang))
+            except UnsupportedLanguageError as exc:
+                field = "lang" if item.lang else "text"
+                raise ApiError(
+                    422, "unsupported_language", str(exc), _prefixed(prefix, field)
+                ) from None
+            except InputError as exc:
+                raise ApiError(422, "invalid_input", str(exc), _prefixed(prefix, "text")) from None
+        ids = [item.id or ticket_id for item, ticket_id in zip(items, ticket_ids, strict=True)]
+        return model.predict([item.text for item in items], langs=langs, ids=ids)
+
+
+class CoachService:
+    """Holds one `coaching.Checker` per forced language (and one that detects)."""
+
+    def __init__(self):
+        self.error: str | None = None
+        self._checkers: dict = {}
+        self.loaded = False
+
+    def load(self) -> CoachService:
+        try:
+            from coaching import Checker
+
+            self._checkers[None] = Checker()
+            for lang in SUPPORTED_LANGUAGES:
+                self._checkers[lang] = Checker(lang=lang)
+            self.loaded = True
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.error("coaching checker not loaded", extra={"reason": self.error})
+        return self
+
+    @property
+    def languages(self) -> list[str]:
+        return [lang for lang in self._checkers if lang is not None]
+
+    def check(
+        self, request: CoachRequest, max_text_chars: int, max_turns: int, field_prefix: str = ""
+    ) -> dict:
+        if not self.loaded:
+            raise ApiError(
+                503, "model_unavailable", f"the coaching checker is not loaded ({self.error})"
+            )
+        from coaching import parse_transcript, transcript_from_dict
+
+        prefix = field_prefix
+        try:
+            if request.text is not None:
+                if len(request.text) > max_text_chars * 10:
+                    raise too_long_text(
+                        len(request.text), max_text_chars * 10, _prefixed(prefix, "text")
+                    )
+                transcript = parse_transcript(
+                    request.text, format=request.format, lang=request.lang
+                )
+            else:
+                data = request.transcript.model_dump(exclude_none=True)
+                transcript = transcript_from_dict(data, source="<request>", lang=request.lang)
+        except InputError as exc:
+            field = "text" if request.text is not None else "transcript"
+            raise ApiError(422, "invalid_transcript", str(exc), _prefixed(prefix, field)) from None
+        if len(transcript.turns) > max_turns:
+            raise ApiError(
+                413,
+                "too_many_turns",
+                f"the transcript has {len(transcript.turns)} turns; the limit is {max_turns}",
+                _prefixed(prefix, "transcript"),
+            )
+        for turn in transcript.turns:
+            if len(turn.text) > max_text_chars:
+                raise too_long_text(
+                    len(turn.text), max_text_chars, _prefixed(prefix, "transcript.turns")
+                )
+        if request.id:
+            transcript.id = request.id
+        lang = request.lang or transcript.lang
+        try:
+            checker = self._checker_for(lang)
+            result = checker.check(transcript)
+        except UnsupportedLanguageError as exc:
+            raise ApiError(
+                422, "unsupported_language", str(exc), _prefixed(prefix, "lang")
+            ) from None
+        except InputError as exc:
+            raise ApiError(422, "invalid_transcript", str(exc), prefix or None) from None
+        return result.to_dict()
+
+    def _checker_for(self, lang: str | None):
+        if lang is None:
+            return self._checkers[None]
+        from calmdesk.langid import normalize_lang_code
+
+        return self._checkers[normalize_lang_code(lang)]

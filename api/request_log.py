@@ -33,11 +33,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (test runners swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def configure_logging(level: int = logging.INFO) -> None:
     """JSON lines on stderr for the calmdesk.api logger; idempotent (workers call it too)."""
-    if any(isinstance(h.formatter, JsonFormatter) for h in log.handlers):
+    if any(isinstance(h, _StderrHandler) for h in log.handlers):
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     log.addHandler(handler)
     log.setLevel(level)

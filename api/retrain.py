@@ -129,11 +129,10 @@ def _hold_out(records: list[dict], fraction: float, seed: int) -> tuple[list[dic
 
 
 def retrain_model(plan: RetrainPlan) -> RetrainReport:
-    from triage.evaluate import evaluate
-    from triage.training import train_model
-
     from triage.data import load_records
+    from triage.evaluate import evaluate
     from triage.model import TriageModel
+    from triage.training import train_model
 
     old_dir = Path(plan.old_model) if plan.old_model else default_triage_model()
     if not old_dir.is_dir():

@@ -1,0 +1,136 @@
+"""The model card (README.md in a model folder), generated from model.json so they never differ."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from triage.backends.base import HEADS, SINGLE_LABEL_HEADS
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _training_data_lines(data: object) -> list[str]:
+    if isinstance(data, Mapping) and isinstance(data.get("sources"), list):
+        data = data["sources"]
+    if isinstance(data, list) and all(isinstance(d, Mapping) for d in data):
+        lines = ["| data | records | licence | notes |", "|---|---|---|---|"]
+        for d in data:
+            name = d.get("name") or d.get("source") or d.get("path") or "?"
+            licence = d.get("licence") or d.get("license") or "not stated"
+            notes = d.get("notes") or d.get("mapping") or d.get("split") or ""
+            lines.append(f"| {name} | {d.get('records', '?')} | {licence} | {notes} |")
+        return lines
+    return ["```json", json.dumps(data, indent=2, ensure_ascii=False), "```"]
+
+
+def _metric_lines(metrics: Mapping) -> list[str]:
+    if not metrics or "cause" not in metrics:
+        return ["No held-out metrics were computed."]
+    lines = [
+        f"Measured on {metrics.get('source', 'held-out data')} ({metrics.get('n', '?')} records).",
+        "",
+        "| scope | n | cause macro-F1 | cause acc. | department macro-F1 | department acc. "
+        "| emotions macro-F1 | emotions micro-F1 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    scopes = [("all", metrics), *sorted((metrics.get("by_lang") or {}).items())]
+    for name, m in scopes:
+        cells = [name, m.get("n", "")]
+        for head in SINGLE_LABEL_HEADS:
+            cells += [_fmt(m[head]["macro_f1"]), _fmt(m[head]["accuracy"])]
+        cells += [_fmt(m["emotions"]["macro_f1"]), _fmt(m["emotions"]["micro_f1"])]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    for head in HEADS:
+        lines += ["", f"Per class, {head}:", "", "| label | precision | recall | F1 | support |"]
+        lines.append("|---|---|---|---|---|")
+        for label, c in metrics[head]["per_class"].items():
+            lines.append(
+                f"| {label} | {_fmt(c['precision'])} | {_fmt(c['recall'])} | {_fmt(c['f1'])} "
+                f"| {c['support']} |"
+            )
+    return lines
+
+
+def render_model_card(info: Mapping) -> str:
+    """Markdown card: training data with licences, metrics, thresholds, intended use, limits."""
+    taxonomy = info.get("taxonomy", {})
+    thresholds = info.get("thresholds", {})
+    data = info.get("data", {})
+    lines = [
+        f"# calmdesk triage model `{info.get('model_version', '?')}`",
+        "",
+        f"Backend `{info.get('backend')}`, created {info.get('created', '?')}, "
+        f"model format {info.get('format_version')}. Load it with "
+        '`TriageModel.load(path)` or `calmdesk triage --model PATH "text"`.',
+        "",
+        "## What it predicts",
+        "",
+        f"- **cause** (one of): {', '.join(taxonomy.get('cause', []))}",
+        f"- **department** (one of): {', '.join(taxonomy.get('department', []))}",
+        f"- **emotions** (zero or more; none = calm): {', '.join(taxonomy.get('emotions', []))}",
+        "",
+        f"Taxonomy `{taxonomy.get('name', '?')}`. Languages seen in training: "
+        f"{', '.join(f'{k} ({v})' for k, v in (data.get('languages') or {}).items()) or '?'}.",
+    ]
+    if info.get("labels_without_examples"):
+        lines += [
+            "",
+            f"Labels in the taxonomy with no training example (never predicted): "
+            f"{info['labels_without_examples']}.",
+        ]
+    lines += [
+        "",
+        "## Training data",
+        "",
+        f"{data.get('n_train', '?')} training records, {data.get('n_dev', 0)} dev records.",
+        "",
+        *_training_data_lines(info.get("training_data")),
+        "",
+        "Several public sources carry non-commercial or unstated licences; a model trained on "
+        "them inherits those terms. Check each licence above before commercial use.",
+        "",
+        "## Metrics",
+        "",
+        *_metric_lines(info.get("metrics") or {}),
+        "",
+        "## Thresholds",
+        "",
+        "Emotion decision thresholds (an emotion is reported when its probability reaches its "
+        "threshold; tuned for F1 on held-out predictions):",
+        "",
+        *[f"- {label}: {_fmt(t)}" for label, t in (thresholds.get("emotions") or {}).items()],
+        "",
+        "needs_review is true when the confidence (top probability; for emotions the distance "
+        "of the closest emotion decision to its threshold) is below:",
+        "",
+        *[
+            f"- {head}: {_fmt(t)} (estimated accuracy target "
+            f"{_fmt((thresholds.get('review_targets') or {}).get(head, '?'))})"
+            for head, t in (thresholds.get("needs_review") or {}).items()
+        ],
+        "",
+        "## Intended use",
+        "",
+        "Routing and prioritising customer complaints at a complaint desk: suggest the "
+        "responsible department and the root cause, and tell the agent how to calm the customer. "
+        "A person reviews every result flagged `needs_review`.",
+        "",
+        "## Limits",
+        "",
+        "- Trained on public complaint, review and emotion texts; a desk's own tickets may differ "
+        "in vocabulary and label use: measure it on your own labelled data (`calmdesk evaluate`) "
+        "and retrain on it (`calmdesk train`).",
+        "- Only English, Spanish, Chinese (simplified and traditional) and Russian; other "
+        "languages are refused.",
+        "- Emotion labels are judged from text alone; sarcasm and mixed moods are often missed.",
+        "- Not for decisions about people (credit, employment): it only routes tickets.",
+        "",
+        "## Versions",
+        "",
+        *[f"- {k}: {v}" for k, v in (info.get("library_versions") or {}).items()],
+        "",
+    ]
+    return "\n".join(lines)

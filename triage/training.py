@@ -1,0 +1,361 @@
+"""Train a triage model with any backend: targets, fit, threshold tuning, dev metrics, model.json.
+
+Thresholds are tuned on held-out predictions: the dev records when given; otherwise
+cross-validated (out-of-fold) predictions for the linear backend, or a stratified 15 % hold-out
+for slower backends (whose model is then the one fitted on the other 85 %).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import platform
+import sys
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any, Literal
+
+import numpy as np
+
+from calmdesk.errors import InputError, UnsupportedLanguageError
+from calmdesk.langid import detect_language, normalize_lang_code
+from calmdesk.text import features_text
+from triage.backends.base import MULTI_LABEL_HEADS, SINGLE_LABEL_HEADS, get_backend_class
+from triage.evaluate import score
+from triage.model import FORMAT_VERSION, TriageModel
+from triage.results import build_results
+from triage.taxonomy import Taxonomy
+from triage.thresholds import (
+    DEFAULT_REVIEW_TARGETS,
+    emotion_margin,
+    tune_emotion_thresholds,
+    tune_review_threshold,
+)
+
+_CHEAP_TO_REFIT = ("linear",)  # backends whose cross-validation costs seconds, not hours
+_HOLDOUT_SHARE = 0.15
+_VERSIONED_LIBRARIES = (
+    "calmdesk", "numpy", "scipy", "scikit-learn", "skops", "datasets", "torch", "transformers",
+)  # fmt: skip
+
+
+def train_model(
+    records: Sequence[Mapping],
+    dev_records: Sequence[Mapping] | None = None,
+    backend: str = "linear",
+    backend_params: Mapping[str, Any] | None = None,
+    taxonomy: Taxonomy | None = None,
+    data_info: Any = None,
+    *,
+    review_targets: Mapping[str, float] | None = None,
+    tuning: Literal["auto", "cv", "holdout"] = "auto",
+    cv_folds: int = 3,
+    random_state: int = 0,
+) -> TriageModel:
+    """Fit `backend` on `records` and tune its thresholds; returns a model ready to save."""
+    records = _checked(records, "training")
+    dev = _checked(dev_records, "dev") if dev_records else None
+    if taxonomy is None:
+        taxonomy = Taxonomy.from_records(records)
+        if dev:
+            _check_against(taxonomy, dev, "dev", "it never occurs in the training data")
+    else:
+        _check_against(taxonomy, records, "training", "")
+        if dev:
+            _check_against(taxonomy, dev, "dev", "")
+    backend_cls = get_backend_class(backend)
+    params = _checked_params(backend, backend_cls, backend_params or {})
+    targets = _targets(records)
+    texts, langs = _features(records)
+    weights = _weights(records)
+
+    def new_backend():
+        return backend_cls(**params)
+
+    if tuning == "auto":
+        tuning = "cv" if backend in _CHEAP_TO_REFIT else "holdout"
+    if dev:
+        dev_texts, dev_langs = _features(dev)
+        fitted = new_backend().fit(
+            texts, langs, targets, weights, dev=(dev_texts, dev_langs, _targets(dev))
+        )
+        tune_records, tune_probas = dev, fitted.predict_proba(dev_texts, dev_langs)
+        source = f"dev ({len(dev)} records)"
+    elif tuning == "cv":
+        fitted = new_backend().fit(texts, langs, targets, weights)
+        tune_probas = _out_of_fold(
+            new_backend, texts, langs, records, weights, fitted.classes_, cv_folds, random_state
+        )
+        tune_records = records
+        source = f"{cv_folds}-fold cross-validation on the training records"
+    elif tuning == "holdout":
+        train_idx, hold_idx = _holdout_split(records, random_state)
+        sub = [records[i] for i in train_idx]
+        fitted = new_backend().fit(
+            [texts[i] for i in train_idx],
+            [langs[i] for i in train_idx],
+            _targets(sub),
+            None if weights is None else [weights[i] for i in train_idx],
+        )
+        tune_records = [records[i] for i in hold_idx]
+        tune_probas = fitted.predict_proba(
+            [texts[i] for i in hold_idx], [langs[i] for i in hold_idx]
+        )
+        source = f"a stratified {_HOLDOUT_SHARE:.0%} hold-out ({len(hold_idx)} records)"
+    else:
+        raise InputError(f"tuning must be 'auto', 'cv' or 'holdout', got {tuning!r}")
+
+    targets_review = {**DEFAULT_REVIEW_TARGETS, **(review_targets or {})}
+    thresholds = tune_thresholds(tune_probas, fitted.classes_, tune_records, targets_review)
+    info = _model_info(
+        backend, params, taxonomy, thresholds, records, dev, data_info, fitted.classes_
+    )
+    model = TriageModel(fitted, taxonomy, thresholds, info)
+    predictions = _results_without_scripts(tune_probas, fitted.classes_, thresholds, tune_records)
+    info["metrics"] = {"source": source, **score(tune_records, predictions)}
+    return model
+
+
+def _results_without_scripts(probas, classes, thresholds, records) -> list[dict]:
+    """Results for tuning predictions; the zh script does not change any metric."""
+    return build_results(
+        probas,
+        classes,
+        thresholds,
+        [str(r["id"]) for r in records],
+        [r["lang"] for r in records],
+        [None] * len(records),
+    )
+
+
+def tune_thresholds(
+    probas: Mapping[str, np.ndarray],
+    classes: Mapping[str, Sequence[str]],
+    records: Sequence[Mapping],
+    review_targets: Mapping[str, float],
+) -> dict:
+    """Emotion thresholds (F1 per emotion) and needs_review thresholds per head."""
+    thresholds: dict[str, Any] = {"needs_review": {}, "review_targets": dict(review_targets)}
+    for head in SINGLE_LABEL_HEADS:
+        if head not in probas:
+            continue
+        rows = [i for i, r in enumerate(records) if r.get(head) is not None]
+        proba = probas[head][rows]
+        predicted = np.asarray(classes[head])[proba.argmax(axis=1)] if rows else np.array([])
+        correct = predicted == np.asarray([records[i][head] for i in rows])
+        thresholds["needs_review"][head] = tune_review_threshold(
+            proba.max(axis=1) if rows else np.array([]), correct, review_targets[head]
+        )
+    for head in MULTI_LABEL_HEADS:
+        if head not in probas:
+            continue
+        labels = list(classes[head])
+        rows = [i for i, r in enumerate(records) if r.get(head) is not None]
+        proba = probas[head][rows]
+        truth = np.array(
+            [[label in records[i][head] for label in labels] for i in rows], dtype=bool
+        ).reshape(len(rows), len(labels))
+        per_label = tune_emotion_thresholds(truth, proba)
+        thresholds[head] = {
+            label: round(float(t), 4) for label, t in zip(labels, per_label, strict=True)
+        }
+        exact = ((proba >= per_label[None, :]) == truth).all(axis=1)
+        thresholds["needs_review"][head] = tune_review_threshold(
+            emotion_margin(proba, per_label), exact, review_targets[head]
+        )
+    thresholds["needs_review"] = {k: round(v, 4) for k, v in thresholds["needs_review"].items()}
+    return thresholds
+
+
+# --- inputs ------------------------------------------------------------------------------------
+
+
+def _checked(records: Sequence[Mapping] | None, role: str) -> list[dict]:
+    """Copies of `records` with a language each; clear errors for what cannot be trained on."""
+    if not records:
+        raise InputError(f"no {role} records")
+    out = []
+    for i, record in enumerate(records, 1):
+        where = f"{role} record {i} (id {record.get('id')!r})"
+        text = record.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(f"{where}: empty text")
+        try:
+            lang = record.get("lang")
+            lang = normalize_lang_code(lang) if lang else detect_language(text)
+        except UnsupportedLanguageError as exc:
+            raise UnsupportedLanguageError(f"{where}: {exc}", exc.detected) from exc
+        out.append({**record, "id": str(record.get("id", f"{role}-{i}")), "lang": lang})
+    return out
+
+
+def _check_against(taxonomy: Taxonomy, records: Sequence[Mapping], role: str, why: str) -> None:
+    for i, record in enumerate(records, 1):
+        try:
+            taxonomy.check_record(record, f"{role} record {i} (id {record.get('id')!r})")
+        except InputError as exc:
+            raise InputError(f"{exc}{'; ' + why if why else ''}") from exc
+
+
+def _checked_params(name: str, backend_cls: type, params: Mapping[str, Any]) -> dict:
+    accepted = inspect.signature(backend_cls.__init__).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        known = [p for p in accepted if p != "self"]
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            raise InputError(
+                f"backend {name!r} has no option {', '.join(map(repr, unknown))}; "
+                f"its options: {', '.join(known)}"
+            )
+    return dict(params)
+
+
+def _features(records: Sequence[Mapping]) -> tuple[list[str], list[str]]:
+    return [features_text(r["text"], r["lang"]) for r in records], [r["lang"] for r in records]
+
+
+def _targets(records: Sequence[Mapping]) -> dict[str, list]:
+    return {
+        "cause": [r.get("cause") for r in records],
+        "department": [r.get("department") for r in records],
+        "emotions": [
+            list(r["emotions"]) if r.get("emotions") is not None else None for r in records
+        ],
+    }
+
+
+def _weights(records: Sequence[Mapping]) -> list[float] | None:
+    if not any("weight" in r for r in records):
+        return None
+    return [float(r.get("weight", 1.0)) for r in records]
+
+
+def _strata(records: Sequence[Mapping]) -> list[str]:
+    return [f"{r['lang']}|{r.get('cause')}" for r in records]
+
+
+def _fold_ids(records: Sequence[Mapping], n_folds: int, random_state: int) -> np.ndarray:
+    """Fold number per record, stratified by language and cause where the counts allow it."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    strata = _strata(records)
+    if min(Counter(strata).values()) < n_folds:
+        strata = [str(r.get("cause")) for r in records]
+    folds = np.zeros(len(records), dtype=int)
+    if min(Counter(strata).values()) >= n_folds:
+        splitter = StratifiedKFold(n_folds, shuffle=True, random_state=random_state)
+        splits = splitter.split(np.zeros(len(records)), strata)
+    else:
+        splits = KFold(n_folds, shuffle=True, random_state=random_state).split(records)
+    for k, (_, held) in enumerate(splits):
+        folds[held] = k
+    return folds
+
+
+def _out_of_fold(
+    new_backend, texts, langs, records, weights, classes, n_folds: int, random_state: int
+) -> dict[str, np.ndarray]:
+    """Each record predicted by a backend that did not see it, columns aligned to `classes`."""
+    if len(records) < 2 * n_folds:
+        raise InputError(
+            f"{len(records)} training records are too few to tune thresholds by "
+            f"{n_folds}-fold cross-validation; give more records or a dev set"
+        )
+    folds = _fold_ids(records, n_folds, random_state)
+    out = {head: np.zeros((len(records), len(labels))) for head, labels in classes.items()}
+    for k in range(n_folds):
+        train = np.flatnonzero(folds != k)
+        held = np.flatnonzero(folds == k)
+        sub = [records[i] for i in train]
+        fold_backend = new_backend().fit(
+            [texts[i] for i in train],
+            [langs[i] for i in train],
+            _targets(sub),
+            None if weights is None else [weights[i] for i in train],
+        )
+        probas = fold_backend.predict_proba([texts[i] for i in held], [langs[i] for i in held])
+        for head, labels in classes.items():
+            fold_labels = list(fold_backend.classes_.get(head, []))
+            for j, label in enumerate(labels):
+                if label in fold_labels:
+                    out[head][held, j] = probas[head][:, fold_labels.index(label)]
+    return out
+
+
+def _holdout_split(records: Sequence[Mapping], random_state: int) -> tuple[list[int], list[int]]:
+    from sklearn.model_selection import train_test_split
+
+    index = list(range(len(records)))
+    strata = [str(r.get("cause")) for r in records]
+    stratify = strata if min(Counter(strata).values()) >= 2 else None
+    train, held = train_test_split(
+        index, test_size=_HOLDOUT_SHARE, random_state=random_state, stratify=stratify
+    )
+    return sorted(train), sorted(held)
+
+
+# --- model.json --------------------------------------------------------------------------------
+
+
+def _library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _VERSIONED_LIBRARIES:
+        if name in ("torch", "transformers") and name not in sys.modules:
+            continue  # only record what this backend used
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _data_summary(records: Sequence[Mapping], dev: Sequence[Mapping] | None) -> dict:
+    def counts(key: str) -> dict[str, int]:
+        return dict(Counter(str(r.get(key)) for r in records if r.get(key) is not None))
+
+    emotions = Counter(e for r in records for e in (r.get("emotions") or ()))
+    return {
+        "n_train": len(records),
+        "n_dev": len(dev or ()),
+        "languages": dict(sorted(Counter(r["lang"] for r in records).items())),
+        "cause": counts("cause"),
+        "department": counts("department"),
+        "emotions": dict(emotions),
+        "calm": sum(1 for r in records if r.get("emotions") == []),
+    }
+
+
+def _derived_data_info(records: Sequence[Mapping]) -> list[dict]:
+    by_source = Counter(str(r.get("source") or "unknown") for r in records)
+    return [
+        {"name": name, "records": n, "licence": "not stated (the desk's own data?)"}
+        for name, n in sorted(by_source.items())
+    ]
+
+
+def _model_info(backend, params, taxonomy, thresholds, records, dev, data_info, classes) -> dict:
+    created = datetime.now(UTC).replace(microsecond=0)
+    missing = {
+        head: [label for label in taxonomy[head] if label not in classes.get(head, [])]
+        for head in ("cause", "department", "emotions")
+    }
+    digest = hashlib.sha256(
+        json.dumps([classes, thresholds, len(records)], sort_keys=True, default=str).encode()
+    ).hexdigest()[:8]
+    return {
+        "format_version": FORMAT_VERSION,
+        "model_version": f"{backend}-{created:%Y%m%dT%H%M%SZ}-{digest}",
+        "backend": backend,
+        "backend_params": json.loads(json.dumps(params, default=str)),
+        "created": created.isoformat(),
+        "taxonomy": taxonomy.to_dict(),
+        "classes": {head: list(labels) for head, labels in classes.items()},
+        "labels_without_examples": {h: v for h, v in missing.items() if v},
+        "thresholds": thresholds,
+        "library_versions": _library_versions(),
+        "training_data": data_info if data_info is not None else _derived_data_info(records),
+        "data": _data_summary(records, dev),
+    }

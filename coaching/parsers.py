@@ -592,8 +592,9 @@ def detect_format(text: str, name: str | None = None) -> str:
     if re.match(r"\d+\s*\n\s*\d{1,2}:\d{2}:\d{2}", head):
         return "srt"
     first = head.split("\n", 1)[0].lower()
-    cells = {c.strip() for c in re.split(r"[,;\t|]", first)}
-    if {"speaker", "text"} <= cells or {"role", "text"} <= cells:
+    cells = {c.strip().strip('"') for c in re.split(r"[,;\t|]", first)}
+    is_header = all(re.fullmatch(r"[\w ]{1,30}", c) for c in cells)
+    if is_header and ({"speaker", "text"} <= cells or {"role", "text"} <= cells):
         return "csv"
     return "text"
 

@@ -1,0 +1,420 @@
+"""Findings out: terminal text, JSON, JSONL, CSV and a self-contained HTML report for trainers.
+
+Every writer takes `Checked` pairs (the transcript and its result), because the terminal and
+HTML reports quote the turns around each finding. Machine formats (JSON, JSONL, CSV) hold the
+results only, so they round-trip: `results_from_jsonl(to_jsonl(items))` gives them back.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from itertools import pairwise
+from pathlib import Path
+from typing import TextIO
+
+from coaching.findings import CheckResult, Finding
+from coaching.transcript import Transcript
+
+REPORT_FORMATS = ("text", "json", "jsonl", "csv", "html")
+SEVERITY_RANK = {"error": 3, "warning": 2, "info": 1}
+TEMPLATE = Path(__file__).with_name("templates") / "report.html"
+CSV_COLUMNS = (
+    "id", "agent_id", "source", "lang", "score", "n_agent_turns", "turn", "speaker", "rule_id",
+    "category", "severity", "start", "end", "text", "message", "message_en", "suggestion",
+    "practice",
+)  # fmt: skip
+_RESULT_COLUMNS = CSV_COLUMNS[:6]
+UNKNOWN_AGENT = "(unknown)"
+
+
+@dataclass
+class Checked:
+    """One checked transcript: what was said and what the checker found in it."""
+
+    transcript: Transcript
+    result: CheckResult
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def agent_summary(items: list[Checked]) -> list[dict]:
+    """Per agent: calls, agent turns, findings by severity and category, mean and lowest score."""
+    groups: dict[str, list[CheckResult]] = defaultdict(list)
+    for item in items:
+        groups[item.result.agent_id or UNKNOWN_AGENT].append(item.result)
+    rows = []
+    for agent, results in sorted(groups.items()):
+        severities = Counter(f.severity for r in results for f in r.findings)
+        categories = Counter(f.category for r in results for f in r.findings)
+        scores = [r.score for r in results]
+        worst = min(results, key=lambda r: r.score)
+        rows.append(
+            {
+                "agent_id": agent,
+                "transcripts": len(results),
+                "agent_turns": sum(r.n_agent_turns for r in results),
+                "findings": sum(len(r.findings) for r in results),
+                "errors": severities["error"],
+                "warnings": severities["warning"],
+                "infos": severities["info"],
+                "mean_score": round(sum(scores) / len(scores), 1),
+                "min_score": round(min(scores), 1),
+                "lowest": worst.id or worst.source,
+                "by_category": dict(categories.most_common()),
+            }
+        )
+    return rows
+
+
+def worst_severity(findings: list[Finding]) -> str | None:
+    return max((f.severity for f in findings), key=SEVERITY_RANK.__getitem__, default=None)
+
+
+def has_findings_at(results: list[CheckResult], severity: str) -> bool:
+    """True when any finding is at `severity` or worse (`--fail-on`)."""
+    floor = SEVERITY_RANK[severity]
+    return any(SEVERITY_RANK[f.severity] >= floor for r in results for f in r.findings)
+
+
+# --------------------------------------------------------------------------- JSON / JSONL / CSV
+
+
+def to_json(items: list[Checked] | Checked, indent: int | None = 2) -> str:
+    """One result as an object, several as a list."""
+    if isinstance(items, Checked):
+        return json.dumps(items.result.to_dict(), ensure_ascii=False, indent=indent)
+    return json.dumps([i.result.to_dict() for i in items], ensure_ascii=False, indent=indent)
+
+
+def to_jsonl(items: list[Checked]) -> str:
+    """One result object per line, carrying the transcript's `id`."""
+    return "".join(json.dumps(i.result.to_dict(), ensure_ascii=False) + "\n" for i in items)
+
+
+_FINDING_FIELDS = {f.name for f in fields(Finding)}
+_RESULT_FIELDS = {f.name for f in fields(CheckResult)}
+
+
+def result_from_dict(obj: dict) -> CheckResult:
+    """The inverse of `CheckResult.to_dict()` (for reading JSON/JSONL reports back)."""
+    data = {k: v for k, v in obj.items() if k in _RESULT_FIELDS}
+    data["findings"] = [
+        Finding(**{k: v for k, v in f.items() if k in _FINDING_FIELDS})
+        for f in obj.get("findings", [])
+    ]
+    return CheckResult(**data)
+
+
+def results_from_jsonl(text: str) -> list[CheckResult]:
+    return [result_from_dict(json.loads(line)) for line in text.splitlines() if line.strip()]
+
+
+def to_csv(items: list[Checked]) -> str:
+    """One row per finding; a transcript without findings gets one row with empty finding
+    columns, so every checked call appears in the spreadsheet."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for item in items:
+        r = item.result
+        base = {
+            "id": r.id, "agent_id": r.agent_id, "source": r.source, "lang": r.lang,
+            "score": r.score, "n_agent_turns": r.n_agent_turns,
+        }  # fmt: skip
+        if not r.findings:
+            writer.writerow(base)
+        for f in r.findings:
+            writer.writerow(
+                {**base, **{k: getattr(f, k) for k in _FINDING_FIELDS & set(CSV_COLUMNS)}}
+            )
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- terminal text
+
+_SEVERITY_STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold cyan"}
+_SPAN_STYLE = {"error": "black on red", "warning": "black on yellow", "info": "black on cyan"}
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours:d}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def _valid_span(text: str, f: Finding) -> bool:
+    return f.start is not None and f.end is not None and 0 <= f.start < f.end <= len(text)
+
+
+def render_text(items: list[Checked], out: TextIO | None = None, color: bool | None = None) -> None:
+    """Readable report: each finding under its turn with the span highlighted, then summaries."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(
+        file=out, no_color=color is False, force_terminal=color, highlight=False, soft_wrap=True
+    )
+    for item in items:
+        t, r = item.transcript, item.result
+        head = Text(f"━━ {r.id or r.source or 'transcript'}", style="bold")
+        head.append(f"  agent {r.agent_id or UNKNOWN_AGENT} · {r.lang} · ")
+        head.append(f"score {r.score:.1f}", style="bold")
+        head.append(f" · {len(r.findings)} findings in {r.n_agent_turns} agent turns")
+        console.print(head)
+        by_turn: dict[int | None, list[Finding]] = defaultdict(list)
+        for f in r.findings:
+            by_turn[f.turn].append(f)
+        for turn_index in sorted(k for k in by_turn if k is not None):
+            turn = t.turns[turn_index] if 0 <= turn_index < len(t.turns) else None
+            line = Text(f"  turn {turn_index} ", style="dim")
+            if turn is not None:
+                line.append(f"{turn.speaker}: ", style="bold")
+                body = Text(turn.text)
+                for f in by_turn[turn_index]:
+                    if _valid_span(turn.text, f):
+                        body.stylize(_SPAN_STYLE[f.severity], f.start, f.end)
+                line.append_text(body)
+            console.print(line)
+            for f in by_turn[turn_index]:
+                _print_finding(console, f)
+        for f in by_turn.get(None, []):
+            console.print(Text("  whole call", style="dim"))
+            _print_finding(console, f)
+        if r.counts:
+            counts = ", ".join(f"{c} {n}" for c, n in sorted(r.counts.items()))
+            console.print(Text(f"  by category: {counts}", style="dim"))
+        if r.script:
+            console.print(_script_line(r.script))
+        if not r.findings:
+            console.print(Text("  no findings", style="green"))
+        console.print()
+    if len(items) > 1:
+        table = Table(title="Summary per agent", show_lines=False)
+        for name in ("agent", "calls", "agent turns", "findings", "errors", "warnings",
+                     "mean score", "lowest"):  # fmt: skip
+            table.add_column(name)
+        for row in agent_summary(items):
+            table.add_row(
+                row["agent_id"], str(row["transcripts"]), str(row["agent_turns"]),
+                str(row["findings"]), str(row["errors"]), str(row["warnings"]),
+                f"{row['mean_score']:.1f}", f"{row['min_score']:.1f} ({row['lowest']})",
+            )  # fmt: skip
+        console.print(table)
+
+
+def _print_finding(console, f: Finding) -> None:
+    from rich.text import Text
+
+    line = Text("    ")
+    line.append(f"{f.severity:<7}", style=_SEVERITY_STYLE[f.severity])
+    line.append(f" {f.category} ({f.rule_id})", style="dim")
+    if f.text:
+        line.append(f"  “{f.text}”")
+    console.print(line)
+    console.print(Text(f"      {f.message}"))
+    if f.message_en and f.message_en != f.message:
+        console.print(Text(f"      {f.message_en}", style="dim"))
+    if f.suggestion:
+        console.print(Text(f"      → {f.suggestion}", style="green"))
+
+
+def _script_line(script: dict):
+    from rich.text import Text
+
+    line = Text(f"  {script['script']} script: {script['found']}/{script['total']} steps  ")
+    for step in script["steps"]:
+        if step["found"]:
+            line.append(f"✓ {step['id']} ", style="green")
+        else:
+            line.append(f"✗ {step['id']} ", style="bold red")
+    return line
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def _e(value: object) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _highlighted(text: str, findings: list[tuple[int, Finding]], prefix: str) -> str:
+    """Turn text with <mark> around every finding span; overlapping spans share one mark."""
+    spans = [(n, f) for n, f in findings if _valid_span(text, f)]
+    cuts = sorted({0, len(text), *(f.start for _, f in spans), *(f.end for _, f in spans)})
+    parts = []
+    for a, b in pairwise(cuts):
+        covering = [(n, f) for n, f in spans if f.start <= a and b <= f.end]
+        piece = _e(text[a:b])
+        if not covering:
+            parts.append(piece)
+            continue
+        severity = worst_severity([f for _, f in covering])
+        rules = " ".join(dict.fromkeys(f.rule_id for _, f in covering))
+        ids = " ".join(f"{prefix}-f{n}" for n, _ in covering)
+        title = " | ".join(dict.fromkeys(f.message for _, f in covering))
+        parts.append(
+            f'<mark class="finding sev-{_e(severity)}" data-rule="{_e(rules)}" '
+            f'data-finding="{_e(ids)}" title="{_e(title)}">{piece}</mark>'
+        )
+    return "".join(parts)
+
+
+def _note(n: int, f: Finding, prefix: str) -> str:
+    quote = f' <q class="span">{_e(f.text)}</q>' if f.text else ""
+    english = (
+        f'<div class="message-en">{_e(f.message_en)}</div>'
+        if f.message_en and f.message_en != f.message
+        else ""
+    )
+    suggestion = (
+        f'<div class="suggestion"><span>Say instead:</span> {_e(f.suggestion)}</div>'
+        if f.suggestion
+        else ""
+    )
+    return (
+        f'<li class="note sev-{_e(f.severity)}" id="{prefix}-f{n}" data-rule="{_e(f.rule_id)}">'
+        f'<span class="badge sev-{_e(f.severity)}">{_e(f.severity)}</span> '
+        f'<span class="category">{_e(f.category)}</span> '
+        f'<code class="rule">{_e(f.rule_id)}</code>{quote}'
+        f'<div class="message">{_e(f.message)}</div>{english}{suggestion}</li>'
+    )
+
+
+def _transcript_section(index: int, item: Checked) -> str:
+    t, r = item.transcript, item.result
+    prefix = f"t{index}"
+    numbered = list(enumerate(r.findings))
+    by_turn: dict[int | None, list[tuple[int, Finding]]] = defaultdict(list)
+    for n, f in numbered:
+        by_turn[f.turn].append((n, f))
+    score_class = "good" if r.score >= 90 else "fair" if r.score >= 70 else "poor"
+    out = [
+        f'<section class="transcript" id="{prefix}">',
+        f"<h2>{_e(r.id or r.source or 'transcript')}</h2>",
+        '<p class="meta">'
+        f"agent <b>{_e(r.agent_id or UNKNOWN_AGENT)}</b> · language <b>{_e(r.lang)}</b> · "
+        f"{r.n_agent_turns} agent turns · source <code>{_e(r.source)}</code></p>",
+        f'<div class="score {score_class}"><span class="value">{r.score:.1f}</span>'
+        f'<span class="label">score / 100</span></div>',
+    ]
+    if r.counts:
+        rows = "".join(
+            f"<tr><td>{_e(c)}</td><td>{n}</td></tr>"
+            for c, n in sorted(r.counts.items(), key=lambda kv: -kv[1])
+        )
+        out.append(
+            '<table class="categories"><caption>Findings per category</caption>'
+            f"<tr><th>category</th><th>findings</th></tr>{rows}</table>"
+        )
+    else:
+        out.append('<p class="clean">No findings in this call.</p>')
+    if r.script:
+        steps = "".join(
+            f'<li class="{"found" if s["found"] else "missing"}">'
+            f"{'✓' if s['found'] else '✗'} {_e(s['part'])}: {_e(s['id'])}"
+            + (f" <small>(turn {s['turn']}: “{_e(s['text'])}”)</small>" if s["found"] else "")
+            + "</li>"
+            for s in r.script["steps"]
+        )
+        out.append(
+            f'<div class="script"><h3>{_e(r.script["script"])} script: '
+            f"{r.script['found']}/{r.script['total']} steps</h3><ul>{steps}</ul></div>"
+        )
+    if by_turn.get(None):
+        notes = "".join(_note(n, f, prefix) for n, f in by_turn[None])
+        out.append(
+            f'<div class="call-notes"><h3>Whole call</h3><ul class="notes">{notes}</ul></div>'
+        )
+    out.append('<ol class="turns" start="0">')
+    for i, turn in enumerate(t.turns):
+        found = by_turn.get(i, [])
+        clock = f'<span class="time">{_clock(turn.start)}</span>' if turn.start is not None else ""
+        notes = (
+            f'<ul class="notes">{"".join(_note(n, f, prefix) for n, f in found)}</ul>'
+            if found
+            else ""
+        )
+        out.append(
+            f'<li class="turn role-{_e(turn.role)}{" flagged" if found else ""}" '
+            f'id="{prefix}-turn{i}">{clock}<span class="speaker">{_e(turn.speaker)}</span>'
+            f'<div class="text">{_highlighted(turn.text, found, prefix)}</div>{notes}</li>'
+        )
+    out.append("</ol></section>")
+    return "\n".join(out)
+
+
+def _agent_table(items: list[Checked]) -> str:
+    rows = "".join(
+        f"<tr><td>{_e(s['agent_id'])}</td><td>{s['transcripts']}</td><td>{s['agent_turns']}</td>"
+        f"<td>{s['findings']}</td><td>{s['errors']}</td><td>{s['warnings']}</td>"
+        f"<td>{s['mean_score']:.1f}</td><td>{s['min_score']:.1f} ({_e(s['lowest'])})</td>"
+        f"<td>{_e(', '.join(f'{c} {n}' for c, n in s['by_category'].items()))}</td></tr>"
+        for s in agent_summary(items)
+    )
+    return (
+        '<section class="agents"><h2>Summary per agent</h2><table class="agents">'
+        "<tr><th>agent</th><th>calls</th><th>agent turns</th><th>findings</th><th>errors</th>"
+        "<th>warnings</th><th>mean score</th><th>lowest</th><th>categories</th></tr>"
+        f"{rows}</table></section>"
+    )
+
+
+def _category_table(items: list[Checked]) -> str:
+    totals = Counter(f.category for i in items for f in i.result.findings)
+    rows = "".join(f"<tr><td>{_e(c)}</td><td>{n}</td></tr>" for c, n in totals.most_common())
+    return (
+        '<section class="overall"><h2>Findings per category</h2><table class="categories">'
+        f"<tr><th>category</th><th>findings</th></tr>{rows}</table></section>"
+    )
+
+
+def to_html(items: list[Checked], title: str = "calmdesk coaching report") -> str:
+    """A single HTML file (inline CSS, no scripts, no external resources) for trainers."""
+    parts = []
+    if len(items) > 1:
+        parts.append(_agent_table(items))
+        parts.append(_category_table(items))
+        links = "".join(
+            f'<li><a href="#t{i}">{_e(it.result.id or it.result.source)}</a> '
+            f"<small>{_e(it.result.agent_id or UNKNOWN_AGENT)} · {it.result.score:.1f}</small></li>"
+            for i, it in enumerate(items)
+        )
+        parts.append(f'<nav><h2>Calls</h2><ol class="calls" start="0">{links}</ol></nav>')
+    parts.extend(_transcript_section(i, item) for i, item in enumerate(items))
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    page = TEMPLATE.read_text(encoding="utf-8")
+    return (
+        page.replace("{{title}}", _e(title))
+        .replace("{{subtitle}}", _e(f"{len(items)} transcripts · generated {generated}"))
+        .replace("{{body}}", "\n".join(parts))
+    )
+
+
+# --------------------------------------------------------------------------- dispatch
+
+
+def render(items: list[Checked], format: str, color: bool | None = None) -> str:
+    """The report as text in `format` (text without colour unless `color`)."""
+    if format == "json":
+        return to_json(items[0] if len(items) == 1 else items) + "\n"
+    if format == "jsonl":
+        return to_jsonl(items)
+    if format == "csv":
+        return to_csv(items)
+    if format == "html":
+        return to_html(items)
+    if format == "text":
+        buffer = io.StringIO()
+        render_text(items, buffer, color=color)
+        return buffer.getvalue()
+    raise ValueError(f"unknown report format {format!r}; use one of {', '.join(REPORT_FORMATS)}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import shutil
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -175,11 +176,7 @@ def retrain_model(plan: RetrainPlan) -> RetrainReport:
         records,
         backend=backend,
         taxonomy=taxonomy,
-        data_info={
-            "retrained_from": old.version,
-            "base_data": [str(p) for p in plan.base_data],
-            "corrections": counts["corrections"],
-        },
+        data_info={"sources": _sources(records, old.info), "retrained_from": old.version},
     )
     if out.exists():
         shutil.rmtree(out)
@@ -192,6 +189,24 @@ def retrain_model(plan: RetrainPlan) -> RetrainReport:
         new_metrics=evaluate(new, dev),
         counts=counts,
     )
+
+
+def _sources(records: list[dict], old_info: dict) -> list[dict]:
+    """Training data per source for the model card, keeping the licences the old card named."""
+    known = old_info.get("training_data")
+    if isinstance(known, dict):
+        known = known.get("sources")
+    licences = {
+        str(d.get("name")): d.get("licence") or d.get("license")
+        for d in (known if isinstance(known, list) else [])
+        if isinstance(d, dict)
+    }
+    licences.setdefault("desk_feedback", "the desk's own corrections (stored by the API)")
+    counts = Counter(str(r.get("source") or "unknown") for r in records)
+    return [
+        {"name": name, "records": n, "licence": licences.get(name) or "not stated"}
+        for name, n in sorted(counts.items())
+    ]
 
 
 HEADLINE = (

@@ -58,7 +58,7 @@ class TriageService:
     def labels(self) -> dict[str, list[str]]:
         if self.model is None:
             return {}
-        return {head: list(labels) for head, labels in self.model.taxonomy.items()}
+        return {head: list(labels) for head, labels in self.model.taxonomy.labels.items()}
 
     def require(self):
         if self.model is None:

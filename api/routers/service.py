@@ -45,6 +45,18 @@ def readyz(
     return body if ready else JSONResponse(body, status_code=503)
 
 
+def _headline(metrics: dict | None) -> dict | None:
+    """The model card's headline figures; per-class and per-language detail stays in the card."""
+    if not isinstance(metrics, dict):
+        return None
+    keep = ("macro_f1", "accuracy", "micro_f1")
+    out: dict = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+    for head in ("cause", "department", "emotions"):
+        if isinstance(metrics.get(head), dict):
+            out[head] = {k: v for k, v in metrics[head].items() if k in keep}
+    return out
+
+
 @router.get(
     "/models",
     response_model=ModelsResponse,
@@ -62,7 +74,7 @@ def models(
             backend=meta.get("backend"),
             created=str(meta.get("created")) if meta.get("created") else None,
             labels=triage.labels(),
-            metrics=meta.get("metrics"),
+            metrics=_headline(meta.get("metrics")),
         )
     return {
         "api_version": __version__,

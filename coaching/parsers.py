@@ -66,7 +66,7 @@ class SpeakerRoles:
         """The default mapping updated with `speakers` (a mapping or a YAML file path)."""
         names = dict(_default_names())
         if speakers is not None:
-            names.update(_names_from(speakers))
+            names.update(speaker_names(speakers))
         return cls(names)
 
     def role_of(self, speaker: str) -> str:
@@ -83,7 +83,7 @@ class SpeakerRoles:
         return "other"
 
 
-def _names_from(speakers: Mapping[str, Any] | str | Path) -> dict[str, str]:
+def speaker_names(speakers: Mapping[str, Any] | str | Path) -> dict[str, str]:
     """Accept {name: role}, {role: [names]} or a YAML file holding either shape."""
     source = "speakers"
     if isinstance(speakers, str | Path):
@@ -117,7 +117,7 @@ def _check_role(role: str, source: str) -> str:
 
 @lru_cache(maxsize=1)
 def _default_names() -> tuple[tuple[str, str], ...]:
-    return tuple(_names_from(DEFAULT_SPEAKERS).items())
+    return tuple(speaker_names(DEFAULT_SPEAKERS).items())
 
 
 def parse_speaker_option(values: Iterable[str]) -> dict[str, str]:

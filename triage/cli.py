@@ -1,0 +1,355 @@
+"""`calmdesk triage`, `calmdesk train` and `calmdesk evaluate`.
+
+Heavy imports (numpy, scikit-learn, datasets) happen inside the commands, so `calmdesk --help`
+and the other parts' commands stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from calmdesk.errors import InputError
+
+_BATCH = 512
+_PROGRESS_FROM = 2000  # inputs shorter than this finish before a bar is worth drawing
+
+TRIAGE_HELP = """Label complaints with their cause, responsible department and the customer's
+emotions, and give the agent the calming steps for that mood.
+
+One text (readable output, or --json):
+
+  calmdesk triage "I was charged twice for the same order!!"
+
+  calmdesk triage --lang es --json "Me cobraron dos veces"
+
+A file (CSV, JSONL, JSON or Parquet) into JSON lines, one result per input row:
+
+  calmdesk triage -i tickets.csv --text-column body -o out.jsonl
+
+The model is --model DIR, else $CALMDESK_TRIAGE_MODEL, else models/triage-default.
+A row in an unsupported language gets {"id", "lang", "error"} in the output; nothing is skipped.
+"""
+
+TRAIN_HELP = """Train a triage model and save it as a folder (weights, model.json, model card).
+
+On the default training set (complaints/ plus mapped public sets from $CALMDESK_DATASETS):
+
+  calmdesk train --default-data --out models/triage-default
+
+On a desk's own labelled tickets, with its own label set (a YAML file with cause, department
+and emotions lists; without --taxonomy the labels found in the data are used):
+
+  calmdesk train --data desk.csv --taxonomy desk.yaml --out models/desk
+
+--data may be a folder of train/dev/test files (dev tunes the thresholds; test is left for
+`calmdesk evaluate`) or a saved `datasets` folder. Backend options go through --param:
+
+  calmdesk train --data data/ --out m --param C=5 --param char_ngram_range=[2,4]
+
+  calmdesk train --data data/ --out m --backend transformer --base-model xlm-roberta-base
+"""
+
+EVALUATE_HELP = """Score a triage model on labelled data: macro-F1, accuracy and per-class figures
+per head, overall and per language, with a confusion matrix per single-label head.
+
+  calmdesk evaluate --data complaints/test.jsonl
+
+  calmdesk evaluate --model models/desk --data labelled.csv --text-column body --json
+
+The data needs text, cause, department and emotions columns (emotions as a list, or a string
+like "angry|noisy"; empty = calm). Labels outside the model's taxonomy are refused.
+"""
+
+
+def _model_path(model: Path | None) -> Path:
+    from calmdesk.settings import default_triage_model
+
+    if model is not None:
+        return model
+    path = default_triage_model()
+    if not (path / "model.json").is_file():
+        raise InputError(
+            f"no default triage model at {path}; train it with "
+            f"`calmdesk train --default-data --out {path}`, "
+            "or pass --model DIR (or set CALMDESK_TRIAGE_MODEL)"
+        )
+    return path
+
+
+def _load_model(model: Path | None):
+    from triage.model import TriageModel
+
+    return TriageModel.load(_model_path(model))
+
+
+# --- triage ------------------------------------------------------------------------------------
+
+
+def _readable(result: dict) -> str:
+    if "error" in result:
+        return f"error: {result['error']}"
+    lang = result["lang"] + (f" ({result['script']})" if result.get("script") else "")
+    lines = [f"language     {lang}"]
+    for head in ("cause", "department"):
+        r = result[head]
+        others = ", ".join(f"{t['label']} {t['probability']:.2f}" for t in r["top3"][1:])
+        review = "  [needs review]" if r["needs_review"] else ""
+        lines.append(f"{head:<12} {r['label']} {r['probability']:.2f}{review}   (then: {others})")
+    emotions = result["emotions"]
+    moods = ", ".join(f"{m} {emotions['probabilities'][m]:.2f}" for m in emotions["labels"])
+    review = "  [needs review]" if emotions["needs_review"] else ""
+    lines.append(f"{'emotions':<12} {moods or 'calm'}{review}")
+    lines.append("calming steps")
+    lines += [f"  {i}. {step}" for i, step in enumerate(emotions["calming_steps"], 1)]
+    return "\n".join(lines)
+
+
+def triage_command(
+    text: str | None = typer.Argument(
+        None, help="The complaint text. Leave it out and use --input to triage a file."
+    ),
+    lang: str | None = typer.Option(
+        None, "--lang", "-l", help="Language (en, es, zh, ru); detected when left out."
+    ),
+    model: Path | None = typer.Option(
+        None, "--model", "-m", help="Model folder (default: the shipped default model)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    input_path: Path | None = typer.Option(
+        None, "--input", "-i", help="CSV, JSONL, JSON or Parquet file of complaints."
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="JSON-lines file to write (default: standard output)."
+    ),
+    text_column: str = typer.Option("text", help="Column holding the text (--input)."),
+    id_column: str = typer.Option("id", help="Column holding the id (--input; else row numbers)."),
+    lang_column: str = typer.Option(
+        "lang", help="Column holding the language (--input; detected per row when missing)."
+    ),
+) -> None:
+    if (text is None) == (input_path is None):
+        raise InputError(
+            'give either a text (calmdesk triage "...") or --input FILE, not both or neither'
+        )
+    if input_path is None and output is not None:
+        raise InputError("--output is for --input files; for one text use --json and redirect")
+    loaded = _load_model(model)
+    if text is not None:
+        result = loaded.predict([text], [lang] if lang else None, ["1"])[0]
+        typer.echo(
+            json.dumps(result, ensure_ascii=False, indent=2) if as_json else _readable(result)
+        )
+        return
+    _triage_file(loaded, input_path, output, lang, text_column, id_column, lang_column)
+
+
+def _triage_file(
+    model, input_path: Path, output: Path | None, lang: str | None, text_column: str,
+    id_column: str, lang_column: str,
+) -> None:  # fmt: skip
+    from tqdm import tqdm
+
+    from triage.data import load_records
+
+    records = load_records(
+        input_path,
+        text_column=text_column,
+        id_column=id_column,
+        lang_column=lang_column,
+        require_labels=False,
+    )
+    failed = 0
+    handle = output.open("w", encoding="utf-8") if output else sys.stdout
+    try:
+        with tqdm(
+            total=len(records), unit="complaint", file=sys.stderr,
+            disable=len(records) < _PROGRESS_FROM, desc="triage",
+        ) as bar:  # fmt: skip
+            for start in range(0, len(records), _BATCH):
+                batch = records[start : start + _BATCH]
+                results = model.predict(
+                    [r["text"] for r in batch],
+                    [lang or r["lang"] for r in batch],
+                    [r["id"] for r in batch],
+                    errors="item",
+                )
+                for result in results:
+                    failed += "error" in result
+                    handle.write(json.dumps(result, ensure_ascii=False) + "\n")
+                bar.update(len(batch))
+    finally:
+        if output:
+            handle.close()
+    where = f" to {output}" if output else ""
+    note = f"; {failed} could not be triaged (see their 'error')" if failed else ""
+    typer.echo(f"triaged {len(records)} complaints{where}{note}", err=True)
+
+
+# --- train -------------------------------------------------------------------------------------
+
+
+def _parse_params(params: list[str]) -> dict[str, Any]:
+    import yaml
+
+    parsed: dict[str, Any] = {}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--param {item!r}: expected key=value, e.g. --param C=5")
+        try:
+            parsed[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise InputError(f"--param {item!r}: cannot read the value ({exc})") from exc
+    return parsed
+
+
+def train_command(
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write the model into."),
+    data: Path | None = typer.Option(
+        None,
+        "--data",
+        "-d",
+        help="Training data: a file, a folder of train/dev/test files, or a saved datasets folder.",
+    ),
+    dev: Path | None = typer.Option(
+        None,
+        "--dev",
+        help="Dev data for thresholds and metrics (default: the data's dev split, "
+        "else cross-validation).",
+    ),
+    default_data: bool = typer.Option(
+        False,
+        "--default-data",
+        help="Use the default training set built from $CALMDESK_DATASETS "
+        "(added to --data when both are given).",
+    ),
+    backend: str = typer.Option("linear", help="linear (default), transformer or auto."),
+    base_model: str | None = typer.Option(
+        None, "--base-model", help="Transformer checkpoint: a local path or hub id."
+    ),
+    taxonomy: Path | None = typer.Option(
+        None, "--taxonomy", help="YAML file with the cause, department and emotions label lists."
+    ),
+    param: list[str] = typer.Option(
+        [], "--param", "-p", help="Backend option key=value (repeatable), e.g. C=5."
+    ),
+    text_column: str = typer.Option("text", help="Column holding the complaint text."),
+    lang_column: str = typer.Option("lang", help="Column holding the language (else detected)."),
+    cause_column: str = typer.Option("cause", help="Column holding the cause label."),
+    department_column: str = typer.Option("department", help="Column holding the department."),
+    emotions_column: str = typer.Option(
+        "emotions", help="Column holding the emotions (a list, or 'angry|noisy'; empty = calm)."
+    ),
+    id_column: str = typer.Option("id", help="Column holding the record id (else row numbers)."),
+) -> None:
+    from calmdesk.settings import datasets_dir
+    from triage.data import load_records, load_splits
+    from triage.evaluate import render_report
+    from triage.taxonomy import Taxonomy
+    from triage.training import train_model
+
+    if data is None and not default_data:
+        raise InputError("give --data FILE_OR_DIR, or --default-data for the default training set")
+    params = _parse_params(param)
+    if base_model:
+        if backend == "linear":
+            raise InputError("--base-model is for --backend transformer or auto")
+        params["base_model"] = base_model
+    label_set = Taxonomy.from_yaml(taxonomy) if taxonomy else None
+    columns = {
+        "text_column": text_column,
+        "lang_column": lang_column,
+        "cause_column": cause_column,
+        "department_column": department_column,
+        "emotions_column": emotions_column,
+        "id_column": id_column,
+        "taxonomy": label_set,
+    }
+    train: list[dict] = []
+    dev_records: list[dict] = []
+    data_info: Any = None
+    if default_data:
+        from triage.build_data import build_default_training_set
+
+        train, dev_records, data_info = build_default_training_set(datasets_dir())
+    if data is not None:
+        splits = load_splits(data, **columns)
+        if "train" not in splits:
+            raise InputError(f"{data}: no train split (found {', '.join(splits)})")
+        train = train + splits["train"]
+        dev_records = dev_records + splits.get("dev", splits.get("validation", []))
+        if "test" in splits:
+            typer.echo(f"note: the test split of {data} is not used for training", err=True)
+    if dev is not None:
+        dev_records = load_records(dev, **columns)
+    typer.echo(
+        f"training a {backend} model on {len(train)} records"
+        + (f", tuning on {len(dev_records)} dev records" if dev_records else "")
+        + " ...",
+        err=True,
+    )
+    model = train_model(
+        train,
+        dev_records or None,
+        backend=backend,
+        backend_params=params,
+        taxonomy=label_set,
+        data_info=data_info,
+    )
+    model.save(out)
+    metrics = model.info.get("metrics") or {}
+    if "cause" in metrics:
+        typer.echo(f"held-out figures ({metrics['source']}):")
+        typer.echo(render_report(metrics))
+    typer.echo(f"saved model {model.version} to {out}")
+
+
+# --- evaluate ----------------------------------------------------------------------------------
+
+
+def evaluate_command(
+    data: Path = typer.Option(..., "--data", "-d", help="Labelled data file (or saved dataset)."),
+    model: Path | None = typer.Option(
+        None, "--model", "-m", help="Model folder (default: the shipped default model)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+    text_column: str = typer.Option("text", help="Column holding the complaint text."),
+    lang_column: str = typer.Option("lang", help="Column holding the language (else detected)."),
+    cause_column: str = typer.Option("cause", help="Column holding the cause label."),
+    department_column: str = typer.Option("department", help="Column holding the department."),
+    emotions_column: str = typer.Option("emotions", help="Column holding the emotions."),
+    id_column: str = typer.Option("id", help="Column holding the record id."),
+) -> None:
+    from triage.data import load_records
+    from triage.evaluate import confusion_matrix, evaluate_with_predictions, render_report
+
+    loaded = _load_model(model)
+    records = load_records(
+        data,
+        text_column=text_column,
+        lang_column=lang_column,
+        cause_column=cause_column,
+        department_column=department_column,
+        emotions_column=emotions_column,
+        id_column=id_column,
+        taxonomy=loaded.taxonomy,
+    )
+    metrics, predictions = evaluate_with_predictions(loaded, records)
+    if as_json:
+        typer.echo(json.dumps(metrics, ensure_ascii=False, indent=2))
+        return
+    confusions = {h: confusion_matrix(records, predictions, h) for h in ("cause", "department")}
+    typer.echo(f"model {loaded.version} on {data}")
+    typer.echo(render_report(metrics, confusions))
+
+
+def register(app: typer.Typer) -> None:
+    """Add triage, train and evaluate to the `calmdesk` command."""
+    app.command("triage", help=TRIAGE_HELP, no_args_is_help=True)(triage_command)
+    app.command("train", help=TRAIN_HELP, no_args_is_help=True)(train_command)
+    app.command("evaluate", help=EVALUATE_HELP, no_args_is_help=True)(evaluate_command)

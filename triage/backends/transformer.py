@@ -672,6 +672,16 @@ class TransformerBackend(BaseEstimator):
             return self._predict_onnx(token_ids)
         return self._predict_torch(token_ids)
 
+    def card_info(self) -> dict[str, Any]:
+        """What the model card shows: the base encoder, the run per epoch, the runtime."""
+        return {
+            "base_model": self.base_model,
+            "epochs_run": len(getattr(self, "history_", [])),
+            "best_dev_macro_f1": getattr(self, "best_dev_score_", None),
+            "history": getattr(self, "history_", []),
+            "runtime": "onnx" if getattr(self, "onnx_path_", None) else "torch",
+        }
+
     # ----------------------------------------------------------------- persistence
     def save(self, directory: Path) -> None:
         """encoder/ (HF config, safetensors weights, tokenizer), heads.safetensors, json state."""

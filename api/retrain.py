@@ -39,6 +39,7 @@ class RetrainPlan:
 @dataclass
 class RetrainReport:
     out: Path
+    old_dir: Path
     old_version: str
     new_version: str
     old_metrics: dict
@@ -183,6 +184,7 @@ def retrain_model(plan: RetrainPlan) -> RetrainReport:
     new.save(out)
     return RetrainReport(
         out=out,
+        old_dir=old_dir,
         old_version=str(old.version),
         new_version=str(new.version),
         old_metrics=evaluate(old, dev),
@@ -223,22 +225,26 @@ def print_report(report: RetrainReport) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(soft_wrap=True)
     c = report.counts
     console.print(
         f"training records: {c['train']} ({c['base_train']} base, {c['corrections']} "
         f"corrected tickets: {c['overridden_base']} replaced base labels, {c['added']} new); "
         f"dev records: {c['dev']}"
     )
+    console.print(f"old model: {report.old_version} ({report.old_dir})")
+    console.print(f"new model: {report.new_version} ({report.out})")
     table = Table(title="old vs new on the same dev data")
     table.add_column("head")
     table.add_column("metric")
-    table.add_column(f"old {report.old_version}", justify="right")
-    table.add_column(f"new {report.new_version}", justify="right")
+    table.add_column("old", justify="right")
+    table.add_column("new", justify="right")
     table.add_column("change", justify="right")
     for head, metric in HEADLINE:
         old = report.old_metrics[head][metric]
         new = report.new_metrics[head][metric]
         table.add_row(head, metric, f"{old:.3f}", f"{new:.3f}", f"{new - old:+.3f}")
     console.print(table)
-    console.print(f"new model written to {report.out} (version {report.new_version})")
+    console.print(
+        f"new model written to {report.out}; serve it with `calmdesk serve --model {report.out}`"
+    )

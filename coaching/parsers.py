@@ -159,7 +159,7 @@ def _seconds(value: Any, where: str) -> float | None:
 
 
 def _stem(name: str | None) -> str | None:
-    if not name or name == "<stdin>":
+    if not name or name.startswith("<"):  # "<stdin>", "<input>": no file name to go by
         return None
     return Path(name).stem or None
 
@@ -361,7 +361,7 @@ def _parse_json(text: str, source: str, roles: SpeakerRoles, lang: str | None) -
 
 
 def _parse_jsonl(text: str, source: str, roles: SpeakerRoles, lang: str | None) -> list[Transcript]:
-    stem = _stem(source) or "stdin"
+    stem = _stem(source) or ("stdin" if source == "<stdin>" else "line")
     out = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

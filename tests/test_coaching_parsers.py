@@ -337,3 +337,15 @@ def test_agent_id_from_file_name():
     assert agent_id_from_name("calls/maria_2024-05-01.txt") == "maria"
     assert agent_id_from_name("call42.vtt") == "call42"
     assert agent_id_from_name(None) is None and agent_id_from_name("<stdin>") is None
+
+
+def test_json_list_is_a_batch_with_ids_from_the_file(tmp_path):
+    one = {"agent_id": "zoe", "turns": [{"speaker": "Agent", "text": "hi"}]}
+    path = tmp_path / "calls.json"
+    path.write_text(json.dumps([one, {**one, "id": "own-id"}]), encoding="utf-8")
+    ts = load_transcripts(path)
+    assert [t.id for t in ts] == ["calls:0", "own-id"] and ts[0].agent_id == "zoe"
+    with pytest.raises(InputError, match=r"calls\.json: \[1\]: turns\[0\]: turn without text"):
+        bad = {"turns": [{"speaker": "Agent", "text": ""}]}
+        path.write_text(json.dumps([one, bad]), encoding="utf-8")
+        load_transcripts(path)

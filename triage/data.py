@@ -290,15 +290,25 @@ def _read_json(path: Path) -> tuple[dict[str, list], Callable[[int], str]]:
         raise InputError(f"{path}: empty file")
     if stripped[0] == "[":
         return _read_json_array(path, text), lambda i: f"item {i + 1}"
+    if path.suffix.lower() == ".json" and "\n" in stripped.rstrip():
+        try:
+            whole = json.loads(text)
+        except json.JSONDecodeError:
+            whole = None
+        if isinstance(whole, dict):
+            raise InputError(
+                f"{path}: one JSON object (keys {', '.join(list(whole)[:8])}); expected a list "
+                "of records or one record per line (JSON lines)"
+            )
     # JSON lines: map row numbers to line numbers, since blank lines are skipped.
     line_numbers = [n for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    # Checked first: pyarrow would quietly turn a field of mixed types into strings.
+    _diagnose_json_lines(path, text)
     try:
         table = _load_with_datasets("json", path)
     except Exception as exc:
-        _diagnose_json_lines(path, text)
         raise InputError(f"{path}: not valid JSON lines ({_root_message(exc)})") from exc
     if len(next(iter(table.values()), [])) != len(line_numbers):
-        _diagnose_json_lines(path, text)
         raise InputError(f"{path}: read {len(line_numbers)} lines but not as many records")
     return table, lambda i: f"line {line_numbers[i]}" if i < len(line_numbers) else f"row {i + 1}"
 
@@ -308,9 +318,12 @@ def _read_json_array(path: Path, text: str) -> dict[str, list]:
         items = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path} line {exc.lineno}: not valid JSON ({exc.msg})") from exc
+    if not isinstance(items, list):
+        raise InputError(f"{path}: expected a JSON list of records")
     bad = next((i for i, item in enumerate(items) if not isinstance(item, dict)), None)
     if bad is not None:
         raise InputError(f"{path} item {bad + 1}: expected a JSON object, got {items[bad]!r}")
+    _check_field_types(path, [(f"item {i + 1}", item) for i, item in enumerate(items)])
     try:
         return _load_with_datasets("json", path)
     except Exception as exc:
@@ -319,7 +332,7 @@ def _read_json_array(path: Path, text: str) -> dict[str, list]:
 
 def _diagnose_json_lines(path: Path, text: str) -> None:
     """Find the first line that is not a JSON object, or the first field whose type changes."""
-    types: dict[str, tuple[str, int]] = {}
+    items = []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -332,15 +345,22 @@ def _diagnose_json_lines(path: Path, text: str) -> None:
             ) from exc
         if not isinstance(item, dict):
             raise InputError(f"{path} line {n}: expected a JSON object, got {line.strip()[:60]}")
+        items.append((f"line {n}", item))
+    _check_field_types(path, items)
+
+
+def _check_field_types(path: Path, items: list[tuple[str, dict]]) -> None:
+    types: dict[str, tuple[str, str]] = {}
+    for where, item in items:
         for key, value in item.items():
             if value is None:
                 continue
             kind = type(value).__name__
-            first = types.setdefault(key, (kind, n))
+            first = types.setdefault(key, (kind, where))
             if first[0] != kind and {first[0], kind} != {"int", "float"}:
                 raise InputError(
-                    f"{path} line {n}: field {key!r} is a {kind} here but a {first[0]} on "
-                    f"line {first[1]}; use one type per field"
+                    f"{path} {where}: field {key!r} is a {kind} here but a {first[0]} on "
+                    f"{first[1]}; use one type per field"
                 )
 
 

@@ -22,19 +22,19 @@ def _r(x: float) -> float:
     return round(float(x), _DIGITS)
 
 
-def _per_class(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, labels: Sequence[str]) -> dict:
-    out = {}
+def _per_class(
+    tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, labels: Sequence[str]
+) -> tuple[dict, float]:
+    """(per-class table, macro-F1 from the unrounded per-class F1s)."""
+    out, f1s = {}, []
     for j, label in enumerate(labels):
         p = tp[j] / (tp[j] + fp[j]) if tp[j] + fp[j] else 0.0
         r = tp[j] / (tp[j] + fn[j]) if tp[j] + fn[j] else 0.0
         f = 2 * p * r / (p + r) if p + r else 0.0
-        out[label] = {
-            "precision": _r(p),
-            "recall": _r(r),
-            "f1": _r(f),
-            "support": int(tp[j] + fn[j]),
-        }
-    return out
+        f1s.append(f)
+        support = int(tp[j] + fn[j])
+        out[label] = {"precision": _r(p), "recall": _r(r), "f1": _r(f), "support": support}
+    return out, float(np.mean(f1s)) if f1s else 0.0
 
 
 def single_head_scores(truth: Sequence[str | None], predicted: Sequence[str]) -> dict:
@@ -48,8 +48,7 @@ def single_head_scores(truth: Sequence[str | None], predicted: Sequence[str]) ->
         else:
             fp[index[p]] += 1
             fn[index[t]] += 1
-    per_class = _per_class(tp, fp, fn, labels)
-    macro = np.mean([c["f1"] for c in per_class.values()]) if labels else 0.0
+    per_class, macro = _per_class(tp, fp, fn, labels)
     accuracy = tp.sum() / len(pairs) if pairs else 0.0
     return {"macro_f1": _r(macro), "accuracy": _r(accuracy), "per_class": per_class}
 
@@ -62,8 +61,7 @@ def emotion_scores(
     tp = np.array([sum(lab in t and lab in p for t, p in pairs) for lab in labels], dtype=float)
     fp = np.array([sum(lab not in t and lab in p for t, p in pairs) for lab in labels], dtype=float)
     fn = np.array([sum(lab in t and lab not in p for t, p in pairs) for lab in labels], dtype=float)
-    per_class = _per_class(tp, fp, fn, labels)
-    macro = np.mean([c["f1"] for c in per_class.values()]) if labels else 0.0
+    per_class, macro = _per_class(tp, fp, fn, labels)
     denom = 2 * tp.sum() + fp.sum() + fn.sum()
     micro = 2 * tp.sum() / denom if denom else 0.0
     return {"macro_f1": _r(macro), "micro_f1": _r(micro), "per_class": per_class}

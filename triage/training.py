@@ -289,10 +289,17 @@ def _holdout_split(records: Sequence[Mapping], random_state: int) -> tuple[list[
     from sklearn.model_selection import train_test_split
 
     index = list(range(len(records)))
+    if len(records) < 10:
+        raise InputError(
+            f"{len(records)} training records are too few to hold some out for tuning the "
+            "thresholds; give more records or a dev set"
+        )
     strata = [str(r.get("cause")) for r in records]
-    stratify = strata if min(Counter(strata).values()) >= 2 else None
+    n_held = max(1, round(len(records) * _HOLDOUT_SHARE))
+    counts = Counter(strata)
+    stratify = strata if min(counts.values()) >= 2 and n_held >= len(counts) else None
     train, held = train_test_split(
-        index, test_size=_HOLDOUT_SHARE, random_state=random_state, stratify=stratify
+        index, test_size=n_held, random_state=random_state, stratify=stratify
     )
     return sorted(train), sorted(held)
 

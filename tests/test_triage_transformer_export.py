@@ -223,3 +223,28 @@ def test_transformer_through_the_model_wrapper(tiny_encoder, small_complaints_pa
     assert [r["cause"]["label"] for r in again.predict(["I was charged twice for one order"])] == [
         results[0]["cause"]["label"]
     ]
+
+
+def test_calmdesk_train_with_the_transformer_backend(tiny_encoder, small_complaints_path, tmp_path):
+    from calmdesk.cli import main
+
+    out = tmp_path / "cli-model"
+    options = ["-p", "epochs=2", "-p", "lr=3e-3", "-p", "max_length=48", "-p", "device=cpu"]
+    main(["train", "--data", str(small_complaints_path), "--out", str(out),
+          "--backend", "transformer", "--base-model", str(tiny_encoder), *options])  # fmt: skip
+    model_json = json.loads((out / "model.json").read_text())
+    assert model_json["backend"] == "transformer"
+    assert model_json["backend_params"]["base_model"] == str(tiny_encoder)
+    assert (out / "backend" / "encoder" / "model.safetensors").is_file()
+
+
+def test_calmdesk_train_with_an_unreachable_base_model(small_complaints_path, tmp_path, capsys):
+    from calmdesk.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--data", str(small_complaints_path), "--out", str(tmp_path / "m"),
+              "--backend", "transformer", "--base-model", "no-such-org/no-such"])  # fmt: skip
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--base-model no-such-org/no-such is neither a local directory" in err
+    assert "Traceback" not in err

@@ -228,19 +228,17 @@ class TransformerBackend(BaseEstimator):
                 "the transformer backend needs --base-model (a local model directory or a "
                 "Hugging Face hub id)"
             )
-        positive = {
-            "max_length": self.max_length,
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "inference_batch_size": self.inference_batch_size,
-        }
-        for key, value in positive.items():
-            if not isinstance(value, int) or value < 1:
+        for key in ("max_length", "epochs", "batch_size", "inference_batch_size", "patience"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"{key} must be a positive integer, got {value!r}")
-        if not self.lr > 0:
+        if _as_float("lr", self.lr) <= 0:
             raise InputError(f"lr must be positive, got {self.lr!r}")
-        if not 0 <= self.warmup_ratio < 1:
+        if not 0 <= _as_float("warmup_ratio", self.warmup_ratio) < 1:
             raise InputError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
+        if not 0 <= _as_float("dropout", self.dropout) < 1:
+            raise InputError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        _as_float("weight_decay", self.weight_decay)
         if self.runtime not in ("auto", "onnx", "torch"):
             raise InputError(f"runtime must be 'auto', 'onnx' or 'torch', got {self.runtime!r}")
 
@@ -405,7 +403,8 @@ class TransformerBackend(BaseEstimator):
         if not self.classes_:
             raise InputError(f"no head to train: targets name no label for any of {list(HEADS)}")
         head_sizes = {h: len(c) for h, c in self.classes_.items()}
-        self.model_ = _torch_module()(encoder, head_sizes, self.dropout).to(self.device_)
+        dropout = _as_float("dropout", self.dropout)
+        self.model_ = _torch_module()(encoder, head_sizes, dropout).to(self.device_)
         self._onnx_session = None
         self.onnx_path_ = None
 
@@ -474,15 +473,15 @@ class TransformerBackend(BaseEstimator):
         for name, param in self.model_.named_parameters():
             (plain if name.endswith(no_decay) else decay).append(param)
         groups = [
-            {"params": decay, "weight_decay": self.weight_decay},
+            {"params": decay, "weight_decay": _as_float("weight_decay", self.weight_decay)},
             {"params": plain, "weight_decay": 0.0},
         ]
-        return torch.optim.AdamW(groups, lr=self.lr)
+        return torch.optim.AdamW(groups, lr=_as_float("lr", self.lr))
 
     def _scheduler(self, optimizer, total_steps: int):
         from transformers import get_linear_schedule_with_warmup
 
-        warmup = int(total_steps * self.warmup_ratio)
+        warmup = int(total_steps * _as_float("warmup_ratio", self.warmup_ratio))
         return get_linear_schedule_with_warmup(optimizer, warmup, max(total_steps, 1))
 
     def _run_epoch(
@@ -732,7 +731,7 @@ class TransformerBackend(BaseEstimator):
         backend.best_dev_score_ = state.get("best_dev_score")
         backend.tokenizer_, encoder = load_pretrained(str(directory / ENCODER_DIR))
         head_sizes = {h: len(c) for h, c in backend.classes_.items()}
-        model = _torch_module()(encoder, head_sizes, backend.dropout)
+        model = _torch_module()(encoder, head_sizes, _as_float("dropout", backend.dropout))
         model.heads.load_state_dict(load_file(str(directory / HEADS_FILE)))
         backend.model_ = model.to(backend.device_).eval()
         torch.manual_seed(backend.seed)
@@ -745,6 +744,16 @@ class TransformerBackend(BaseEstimator):
 
 # Params that change how a run executes, not what it learns: a checkpoint stays valid.
 _RUN_ONLY_PARAMS = ("checkpoint_dir", "verbose", "num_threads", "runtime", "device")
+
+
+def _as_float(name: str, value: Any) -> float:
+    """A numeric option given as a number or a string ('5e-5' from --param), else a clear error."""
+    if isinstance(value, bool):
+        raise InputError(f"{name} must be a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} must be a number, got {value!r}") from exc
 
 
 def _contiguous(state: dict) -> dict:

@@ -64,6 +64,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--freeze-embeddings", action="store_true", help="faster on CPU")
     parser.add_argument("--train-limit", type=int, default=None, help="subsample the train split")
     parser.add_argument("--skip-linear", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
@@ -90,6 +91,7 @@ def main() -> None:
         batch_size=args.batch_size,
         lr=args.lr,
         patience=2,
+        freeze_embeddings=args.freeze_embeddings,
         num_threads=args.threads,
         device="auto",
         verbose=True,

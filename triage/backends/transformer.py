@@ -174,8 +174,10 @@ class TransformerBackend(BaseEstimator):
 
     `base_model` is a local model directory or a hub id. `class_weighting` weights classes by
     the square root of their inverse frequency (capped at 10x), so rare causes and emotions
-    count without destabilising training. Early stopping keeps the epoch with the best mean dev
-    macro-F1 and stops after `patience` epochs without improvement. With `checkpoint_dir` the
+    count without destabilising training. `freeze_embeddings` keeps the embedding layer fixed
+    (often half the weights of a small encoder): faster on CPU, usually at little cost.
+    Early stopping keeps the epoch with the best mean dev macro-F1 and stops after `patience`
+    epochs without improvement. With `checkpoint_dir` the
     state is saved after every epoch and training resumes from it when it is present.
     `runtime="auto"` uses `model.onnx` (written by `calmdesk export-onnx`, parity-checked)
     when present, torch otherwise. `num_threads=None` keeps torch's own thread count.
@@ -194,6 +196,7 @@ class TransformerBackend(BaseEstimator):
         warmup_ratio: float = 0.1,
         dropout: float = 0.1,
         class_weighting: bool = True,
+        freeze_embeddings: bool = False,
         patience: int = 2,
         seed: int = 0,
         checkpoint_dir: str | None = None,
@@ -212,6 +215,7 @@ class TransformerBackend(BaseEstimator):
         self.warmup_ratio = warmup_ratio
         self.dropout = dropout
         self.class_weighting = class_weighting
+        self.freeze_embeddings = freeze_embeddings
         self.patience = patience
         self.seed = seed
         self.checkpoint_dir = checkpoint_dir
@@ -471,12 +475,16 @@ class TransformerBackend(BaseEstimator):
         no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
         decay, plain = [], []
         for name, param in self.model_.named_parameters():
+            if self.freeze_embeddings and "embeddings." in name:
+                param.requires_grad_(False)
+                continue
             (plain if name.endswith(no_decay) else decay).append(param)
         groups = [
             {"params": decay, "weight_decay": _as_float("weight_decay", self.weight_decay)},
             {"params": plain, "weight_decay": 0.0},
         ]
-        return torch.optim.AdamW(groups, lr=_as_float("lr", self.lr))
+        # fused AdamW: one kernel over all tensors, several times faster than the per-tensor loop
+        return torch.optim.AdamW(groups, lr=_as_float("lr", self.lr), fused=True)
 
     def _scheduler(self, optimizer, total_steps: int):
         from transformers import get_linear_schedule_with_warmup
@@ -492,7 +500,9 @@ class TransformerBackend(BaseEstimator):
 
         self.model_.train()
         total, count = 0.0, 0
-        for batch_rows in self._train_batches(lengths, epoch):
+        batches = self._train_batches(lengths, epoch)
+        started = time.perf_counter()
+        for step, batch_rows in enumerate(batches, start=1):
             rows = batch_rows.tolist()
             ids, mask = self._pad(dataset[rows]["input_ids"])
             logits = self.model_(ids.to(self.device_), mask.to(self.device_))
@@ -506,6 +516,10 @@ class TransformerBackend(BaseEstimator):
             scheduler.step()
             total += float(loss.detach()) * len(rows)
             count += len(rows)
+            if self.verbose and step % 50 == 0:
+                elapsed = time.perf_counter() - started
+                print(f"  epoch {epoch + 1} step {step}/{len(batches)} loss "
+                      f"{total / count:.4f} ({elapsed:.0f}s)", flush=True)  # fmt: skip
         self.model_.eval()
         return round(total / max(count, 1), 5)
 

@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import require_api_key
+from api.batching import TriageBatcher
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimitMiddleware
 from api.request_log import RequestLogMiddleware, configure_logging
@@ -40,6 +41,7 @@ def _load_state(app: FastAPI, settings: ApiSettings) -> None:
     app.state.store = TicketStore(engine)
     app.state.triage = TriageService(settings.triage_model_dir).load()
     app.state.coach = CoachService().load()
+    app.state.batcher = TriageBatcher(app.state.triage, app.state.store).start()
     log.info(
         "service ready",
         extra={
@@ -56,6 +58,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await run_in_threadpool(app.state.batcher.stop)
         app.state.store.engine.dispose()
 
 

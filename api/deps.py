@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from api.batching import TriageBatcher
 from api.services import CoachService, TriageService
 from api.settings import ApiSettings
 from api.store import TicketStore
@@ -23,3 +24,7 @@ def get_triage(request: Request) -> TriageService:
 
 def get_coach(request: Request) -> CoachService:
     return request.app.state.coach
+
+
+def get_batcher(request: Request) -> TriageBatcher:
+    return request.app.state.batcher

@@ -20,6 +20,12 @@ from calmdesk.langid import resolve_language
 
 log = logging.getLogger("calmdesk.api")
 HEADS = ("cause", "department", "emotions")
+WARM_UP_TEXTS = {
+    "en": "My order arrived broken.",
+    "es": "Mi pedido llegó roto.",
+    "zh": "我的订单到了是坏的。",
+    "ru": "Мой заказ пришёл сломанным.",
+}
 
 
 def _prefixed(prefix: str, name: str) -> str:
@@ -39,6 +45,7 @@ class TriageService:
             from triage.model import TriageModel
 
             self.model = TriageModel.load(self.model_dir)
+            self.warm_up()
         except Exception as exc:  # any failure is reported by /readyz, not a crash loop
             self.model = None
             self.error = f"{type(exc).__name__}: {exc}"
@@ -69,15 +76,10 @@ class TriageService:
             )
         return self.model
 
-    def triage(
-        self,
-        items: Sequence[TriageRequest],
-        ticket_ids: Sequence[str],
-        max_text_chars: int,
-        field_prefix: str = "",
-    ) -> list[dict]:
-        """Results for all items, or an ApiError naming the first bad item; nothing partial."""
-        model = self.require()
+    def check_items(
+        self, items: Sequence[TriageRequest], max_text_chars: int, field_prefix: str = ""
+    ) -> list[str]:
+        """The language of each item, or an ApiError naming the first bad item."""
         langs: list[str] = []
         for i, item in enumerate(items):
             prefix = f"{field_prefix}{i}" if field_prefix else ""
@@ -96,8 +98,15 @@ class TriageService:
                 ) from None
             except InputError as exc:
                 raise ApiError(422, "invalid_input", str(exc), _prefixed(prefix, "text")) from None
-        ids = [item.id or ticket_id for item, ticket_id in zip(items, ticket_ids, strict=True)]
-        return model.predict([item.text for item in items], langs=langs, ids=ids)
+        return langs
+
+    def warm_up(self) -> None:
+        """Run each language once, so lazy loads (language id, jieba, lemma tables) happen
+        before the first request, not during it."""
+        if self.model is not None:
+            texts = list(WARM_UP_TEXTS.values())
+            langs = [resolve_language(text) for text in texts]
+            self.model.predict(texts, langs=langs)
 
 
 class CoachService:

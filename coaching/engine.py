@@ -9,9 +9,12 @@ capitalised words un-lemmatised ("Puedo", "Можем").
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+
+import numpy
 
 from calmdesk.langid import normalize_lang_code
 from calmdesk.text import blank_pipeline, to_simplified
@@ -64,38 +67,37 @@ class RuleMatch:
 
 
 class RuleEngine:
-    """Every rule of one language, compiled once; `match_text` runs them all on a turn."""
+    """Every rule of one language, compiled once; `match_text` runs them all on a turn.
+
+    Each rule gets its own spaCy `Matcher` (patterns and exceptions), and runs on a turn only
+    when every literal word one of its patterns requires occurs in the turn: the Matcher's
+    cost grows with the number of patterns, and most turns can match only a few rules.
+    """
 
     def __init__(self, rules: Iterable[Rule], lang: str):
-        from spacy.matcher import Matcher
-
         self.lang = normalize_lang_code(lang)
         self.rules = list(rules)
-        token_rules = [
+        self._lemmas: dict[int, int] = {}  # lower-case form hash -> lemma hash
+        token_patterns = [
             p
             for r in self.rules
             for p in (*r.patterns, *r.exceptions)
             if isinstance(p, TokenPattern)
         ]
-        self._uses_tokens = bool(token_rules)
-        self._uses_lemmas = any("LEMMA" in spec for p in token_rules for spec in p.tokens)
-        self._nlp = (
-            blank_pipeline(self.lang, lemmas=self._uses_lemmas) if self._uses_tokens else None
-        )
-        self._lemmas: dict[str, str] = {}
-        # key in the Matcher -> (rule index, pattern, is_exception)
-        self._keys: dict[int, tuple[int, TokenPattern, bool]] = {}
+        self._uses_lemmas = any("LEMMA" in spec for p in token_patterns for spec in p.tokens)
+        self._nlp = blank_pipeline(self.lang, lemmas=self._uses_lemmas) if token_patterns else None
+        self._token_rules: list[_TokenRule] = []
         self._regexes: list[tuple[int, RegexPattern, bool]] = []
-        self._matcher = Matcher(self._nlp.vocab) if self._nlp is not None else None
         for ri, rule in enumerate(self.rules):
+            compiled = _TokenRule(ri, self._nlp.vocab) if self._nlp is not None else None
             for is_exc, patterns in ((False, rule.patterns), (True, rule.exceptions)):
                 for pi, pattern in enumerate(patterns):
                     if isinstance(pattern, RegexPattern):
                         self._regexes.append((ri, pattern, is_exc))
-                        continue
-                    name = f"{rule.id}#{'x' if is_exc else 'p'}{pi}"
-                    self._matcher.add(name, [list(pattern.tokens)])
-                    self._keys[self._nlp.vocab.strings[name]] = (ri, pattern, is_exc)
+                    else:
+                        compiled.add(f"{rule.id}#{'x' if is_exc else 'p'}{pi}", pattern, is_exc)
+            if compiled is not None and compiled.needs:
+                self._token_rules.append(compiled)
 
     @classmethod
     def for_rulebook(cls, rulebook: RuleBook) -> RuleEngine:
@@ -114,22 +116,12 @@ class RuleEngine:
         seen = matchable_text(text, self.lang)
         hits: dict[int, list[tuple[int, int]]] = {}
         cancels: dict[int, list[tuple[int, int]]] = {}
-        if self._matcher is not None:
+        if self._token_rules:
             doc = self._nlp.make_doc(seen)
-            if self._uses_lemmas:
-                self._set_lemmas(doc)
-            for key, start, end, align in self._matcher(
-                doc, with_alignments=True, allow_missing=True
-            ):
-                ri, pattern, is_exc = self._keys[key]
-                if pattern.marks:
-                    marked = [doc[start + j] for j, p in enumerate(align) if p in pattern.marks]
-                    if not marked:
-                        continue
-                    span = (marked[0].idx, marked[-1].idx + len(marked[-1]))
-                else:
-                    span = (doc[start].idx, doc[end - 1].idx + len(doc[end - 1]))
-                (cancels if is_exc else hits).setdefault(ri, []).append(span)
+            words = self._words(doc)
+            for compiled in self._token_rules:
+                if compiled.may_match(words):
+                    compiled.run(doc, hits, cancels)
         for ri, pattern, is_exc in self._regexes:
             for m in pattern.regex.finditer(seen):
                 span = m.span("mark") if "mark" in m.re.groupindex and m.group("mark") else m.span()
@@ -144,16 +136,32 @@ class RuleEngine:
         out.sort(key=lambda m: (m.start, m.end, m.rule.id))
         return out
 
-    def _set_lemmas(self, doc) -> None:
-        cache = self._lemmas
-        for token in doc:
-            word = token.lower_
-            lemma = cache.get(word)
-            if lemma is None:
-                if len(cache) > _LEMMA_CACHE_MAX:
-                    cache.clear()
-                lemma = cache[word] = self._lemmatize(word)
-            token.lemma_ = lemma
+    def _words(self, doc) -> set[int]:
+        """Set lower-case lemmas on the tokens; return the hashes of the turn's forms and lemmas.
+
+        Works on attribute arrays, not Token objects: creating those dominated the run time.
+        """
+        from spacy.attrs import LEMMA, LOWER, ORTH
+
+        if not len(doc):
+            return set()
+        arr = doc.to_array([ORTH, LOWER])
+        orths, lowers = arr[:, 0].tolist(), arr[:, 1].tolist()
+        words = set(orths)
+        words.update(lowers)
+        if self._uses_lemmas:
+            cache = self._lemmas
+            lemmas = [cache.get(h) or self._lemma_of(h) for h in lowers]
+            doc.from_array([LEMMA], numpy.asarray(lemmas, dtype="uint64").reshape(-1, 1))
+            words.update(lemmas)
+        return words
+
+    def _lemma_of(self, lower: int) -> int:
+        if len(self._lemmas) > _LEMMA_CACHE_MAX:
+            self._lemmas.clear()
+        strings = self._nlp.vocab.strings
+        lemma = self._lemmas[lower] = strings.add(self._lemmatize(strings[lower]))
+        return lemma
 
     def _lemmatize(self, word: str) -> str:
         from spacy.tokens import Doc
@@ -161,6 +169,98 @@ class RuleEngine:
         lemmatizer = self._nlp.get_pipe("lemmatizer")
         lemma = lemmatizer(Doc(self._nlp.vocab, words=[word]))[0].lemma_
         return (lemma or word).lower()
+
+
+_LITERAL_ATTRS = ("LOWER", "ORTH", "TEXT", "LEMMA", "NORM")
+_RANGE_OP = re.compile(r"^\\{(\\d*),(\\d*)\\}$")
+
+
+class _TokenRule:
+    """One rule's token patterns and exceptions in one Matcher, with a cheap pre-check."""
+
+    def __init__(self, rule_index: int, vocab):
+        from spacy.matcher import Matcher
+
+        self.rule_index = rule_index
+        self.matcher = Matcher(vocab)
+        self.vocab = vocab
+        self.needs: list[list[frozenset[int]]] = []  # per pattern: words it cannot match without
+        self.keys: dict[int, tuple[TokenPattern, bool, int | None]] = {}
+        self.aligned = False
+
+    def add(self, name: str, pattern: TokenPattern, is_exc: bool) -> None:
+        tokens, max_len = _unbounded(pattern.tokens)
+        self.matcher.add(name, [tokens])
+        self.keys[self.vocab.strings[name]] = (pattern, is_exc, max_len)
+        self.aligned = self.aligned or bool(pattern.marks)
+        if not is_exc:
+            strings = self.vocab.strings
+            self.needs.append(
+                [frozenset(strings.add(w) for w in req) for req in _required_words(pattern.tokens)]
+            )
+
+    def may_match(self, words: set[int]) -> bool:
+        return any(all(not words.isdisjoint(req) for req in needs) for needs in self.needs)
+
+    def run(self, doc, hits: dict, cancels: dict) -> None:
+        for found in self.matcher(doc, with_alignments=self.aligned, allow_missing=True):
+            key, start, end = found[:3]
+            pattern, is_exc, max_len = self.keys[key]
+            if max_len is not None and end - start > max_len:
+                continue
+            if pattern.marks:
+                align = found[3]
+                marked = [doc[start + j] for j, p in enumerate(align) if p in pattern.marks]
+                if not marked:
+                    continue
+                span = (marked[0].idx, marked[-1].idx + len(marked[-1]))
+            else:
+                span = (doc[start].idx, doc[end - 1].idx + len(doc[end - 1]))
+            (cancels if is_exc else hits).setdefault(self.rule_index, []).append(span)
+
+
+def _unbounded(tokens: Sequence[dict]) -> tuple[list[dict], int | None]:
+    """Replace `{n,m}` repeats by `*`/`+` and return the longest match the original allows.
+
+    spaCy expands `{0,10}` into ten optional tokens, which makes the Matcher ten times slower;
+    a wildcard plus a length check afterwards finds the same spans.
+    """
+    out, max_len, bounded = [], 0, False
+    for spec in tokens:
+        op = spec.get("OP")
+        m = _RANGE_OP.match(op) if isinstance(op, str) else None
+        if m:
+            low = int(m.group(1) or 0)
+            high = m.group(2)
+            bounded = True
+            spec = {**spec, "OP": "+" if low >= 1 else "*"}
+            max_len = None if high == "" or max_len is None else max_len + int(high)
+        elif op in ("*", "+"):
+            max_len = None
+        elif max_len is not None and op != "!":
+            max_len += 1
+        out.append(spec)
+    return out, (max_len if bounded else None)
+
+
+def _required_words(tokens: Sequence[dict]) -> list[frozenset[str]]:
+    """For each token the pattern cannot do without, the literal words it accepts."""
+    needs = []
+    for spec in tokens:
+        op = spec.get("OP")
+        m = _RANGE_OP.match(op) if isinstance(op, str) else None
+        required = op in (None, "+", "1") or (m is not None and int(m.group(1) or 0) >= 1)
+        if not required:
+            continue
+        for attr in _LITERAL_ATTRS:
+            value = spec.get(attr)
+            if isinstance(value, str):
+                needs.append(frozenset({value, value.lower()}))
+                break
+            if isinstance(value, dict) and set(value) == {"IN"}:
+                needs.append(frozenset(v for w in value["IN"] for v in (w, w.lower())))
+                break
+    return needs
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -1,0 +1,186 @@
+"""The coaching checker: the agent's turns of a transcript in, findings, counts and a score out.
+
+    from coaching import Checker
+    result = Checker(lang="es").check(transcript)
+    Checker().check_text("No puedo hacer eso.", lang="es")
+
+Rules are compiled once per language and checker (the config decides which rules and what
+severities), so a batch of calls costs one compile.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections import Counter
+from collections.abc import Iterable
+
+from calmdesk.errors import InputError
+from calmdesk.langid import detect_language, normalize_lang_code
+from coaching.config import CoachConfig, is_silenced, silenced_rules
+from coaching.engine import RuleEngine, RuleMatch, matchable_text
+from coaching.findings import CheckResult, Finding
+from coaching.rulebook import CATEGORIES, RuleBook
+from coaching.scoring import score
+from coaching.transcript import Transcript
+
+MAX_TEXT_CHARS = 100_000  # one utterance; far above any real turn
+_DETECT_CHARS = 4_000  # enough agent text to tell the language
+
+
+class Checker:
+    def __init__(
+        self,
+        lang: str | None = None,
+        config: CoachConfig | None = None,
+        script: str | None = None,
+    ):
+        self.lang = lang
+        self.config = config
+        self.script = script
+        self._lang = normalize_lang_code(lang) if lang else None
+        self._config = config or CoachConfig()
+        self._engines: dict[str, RuleEngine] = {}
+        self._allow: dict[str, list[re.Pattern]] = {}
+        if self._config.disable or self._config.severity:
+            self._config.check_known(self._all_rule_ids())
+
+    # ------------------------------------------------------------------ public API
+
+    def check(self, transcript: Transcript) -> CheckResult:
+        """Findings in the agent's turns (plus the call-script check when asked for)."""
+        agent_turns = transcript.agent_turns
+        if not agent_turns:
+            where = transcript.id or transcript.source or "transcript"
+            raise InputError(f"{where}: no agent turn to check (speakers: {_speakers(transcript)})")
+        lang = self._lang or _known_lang(transcript.lang) or _detect(transcript)
+        engine = self._engine(lang)
+        texts = [turn.text for _, turn in agent_turns]
+        findings: list[Finding] = []
+        for (index, turn), matches in zip(agent_turns, engine.match_texts(texts), strict=True):
+            findings.extend(self._findings(matches, turn.text, lang, index, turn.speaker))
+        script_summary = None
+        if self.script:
+            from coaching.script_check import check_script
+
+            script_findings, script_summary = check_script(transcript, lang, self.script)
+            findings.extend(script_findings)
+        findings.sort(key=lambda f: (f.turn is None, f.turn or 0, f.start or 0, f.rule_id))
+        return CheckResult(
+            id=transcript.id,
+            agent_id=transcript.agent_id,
+            lang=lang,
+            findings=findings,
+            counts=count_by_category(findings),
+            score=score(findings, len(agent_turns)),
+            n_agent_turns=len(agent_turns),
+            source=transcript.source,
+            script=script_summary,
+        )
+
+    def check_many(self, transcripts: Iterable[Transcript]) -> list[CheckResult]:
+        return [self.check(t) for t in transcripts]
+
+    def check_text(self, text: str, lang: str | None = None) -> list[Finding]:
+        """Findings in one agent utterance (turn index 0, speaker "agent")."""
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("empty text: nothing to check")
+        if len(text) > MAX_TEXT_CHARS:
+            raise InputError(
+                f"text too long: {len(text)} characters (the limit for one utterance is "
+                f"{MAX_TEXT_CHARS}); split it into turns"
+            )
+        lang = normalize_lang_code(lang) if lang else self._lang or detect_language(text)
+        matches = self._engine(lang).match_text(text)
+        return self._findings(matches, text, lang, 0, "agent")
+
+    def rules(self, lang: str) -> list:
+        """The active rules of `lang` after the config (disabled rules out, severities set)."""
+        return list(self._engine(normalize_lang_code(lang)).rules)
+
+    # ------------------------------------------------------------------ internals
+
+    def _engine(self, lang: str) -> RuleEngine:
+        engine = self._engines.get(lang)
+        if engine is None:
+            book = RuleBook.load(lang, self._config.rulebooks)
+            rules = [
+                dataclasses.replace(rule, severity=self._config.severity_for(rule))
+                for rule in book.rules
+                if not self._config.is_disabled(rule)
+            ]
+            engine = self._engines[lang] = RuleEngine(rules, lang)
+        return engine
+
+    def _findings(
+        self, matches: list[RuleMatch], text: str, lang: str, turn: int, speaker: str
+    ) -> list[Finding]:
+        if not matches:
+            return []
+        silenced = silenced_rules(text) if "calmdesk" in text.lower() else None
+        allowed = self._allowed_spans(text, lang)
+        out = []
+        for m in matches:
+            if is_silenced(m.rule, silenced):
+                continue
+            if any(m.start < end and start < m.end for start, end in allowed):
+                continue
+            out.append(
+                Finding(
+                    rule_id=m.rule.id,
+                    category=m.rule.category,
+                    severity=m.rule.severity,
+                    turn=turn,
+                    speaker=speaker,
+                    start=m.start,
+                    end=m.end,
+                    text=m.text,
+                    message=m.rule.message_in(lang),
+                    message_en=m.rule.message_in("en"),
+                    suggestion=m.rule.suggestion_for(m.text, lang),
+                    practice=m.rule.practice,
+                )
+            )
+        return out
+
+    def _allowed_spans(self, text: str, lang: str) -> list[tuple[int, int]]:
+        """Where allow-listed phrases occur in the turn (same-length matching form)."""
+        if not self._config.allow:
+            return []
+        patterns = self._allow.get(lang)
+        if patterns is None:
+            patterns = self._allow[lang] = [
+                re.compile(re.escape(matchable_text(p, lang)), re.IGNORECASE)
+                for p in self._config.allow
+            ]
+        seen = matchable_text(text, lang)
+        return [m.span() for p in patterns for m in p.finditer(seen)]
+
+    def _all_rule_ids(self) -> set[str]:
+        ids = set()
+        for lang in ("en", "es", "zh", "ru"):
+            ids.update(rule.id for rule in RuleBook.load(lang, self._config.rulebooks))
+        return ids
+
+
+def count_by_category(findings: Iterable[Finding]) -> dict[str, int]:
+    """Findings per category; every rule category is present (0 when clean) for stable columns."""
+    counts = dict.fromkeys(CATEGORIES, 0)
+    counts.update(Counter(f.category for f in findings))
+    return counts
+
+
+def _known_lang(lang: str | None) -> str | None:
+    return normalize_lang_code(lang) if lang else None
+
+
+def _detect(transcript: Transcript) -> str:
+    text = " ".join(turn.text for _, turn in transcript.agent_turns)[:_DETECT_CHARS]
+    if not text.strip():
+        raise InputError("the agent's turns are empty: no language to detect; pass a language")
+    return detect_language(text)
+
+
+def _speakers(transcript: Transcript) -> str:
+    names = sorted({t.speaker for t in transcript.turns})
+    return ", ".join(names) if names else "none"

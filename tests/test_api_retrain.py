@@ -28,11 +28,11 @@ def _store(tmp_path) -> tuple[str, TicketStore]:
 
 def test_latest_correction_per_head_wins_and_uncorrected_heads_stay_unlabelled(tmp_path):
     _, store = _store(tmp_path)
-    [ticket] = store.add_tickets(
+    [ticket_id] = store.add_tickets(
         [NewTicket(text="Parcel lost", result=_result(), model_version="m")]
     )
-    store.add_feedback(ticket.id, cause="billing", emotions=["angry"])
-    store.add_feedback(ticket.id, cause="delivery_delay")
+    store.add_feedback(ticket_id, cause="billing", emotions=["angry"])
+    store.add_feedback(ticket_id, cause="delivery_delay")
     [record] = corrections_from_store(store)
     assert record["text"] == "Parcel lost" and record["lang"] == "en"
     assert (record["cause"], record["department"], record["emotions"]) == (
@@ -78,8 +78,8 @@ def test_retrain_command_trains_scores_old_and_new_and_records_the_corrections(
             for r in records[:6]
         ]
     )
-    for ticket, record in zip(tickets, records[:6], strict=True):
-        store.add_feedback(ticket.id, cause=record["cause"], department=record["department"])
+    for ticket_id, record in zip(tickets, records[:6], strict=True):
+        store.add_feedback(ticket_id, cause=record["cause"], department=record["department"])
     out = tmp_path / "retrained"
     main(["retrain", "--db", url, "--base-data", str(small_complaints_path),
           "--out", str(out), "--old-model", str(trained_triage_model)])  # fmt: skip

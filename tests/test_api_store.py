@@ -101,10 +101,10 @@ def test_migrations_from_empty_create_the_tables_and_match_the_models(engine):
 
 
 def test_tickets_are_stored_with_text_labels_and_emotions(store):
-    [ticket] = store.add_tickets(
+    [ticket_id] = store.add_tickets(
         [NewTicket(text="charged twice!", result=_result(), model_version="m1", channel="email")]
     )
-    loaded = store.get_ticket(ticket.id)
+    loaded = store.get_ticket(ticket_id)
     assert loaded.text == "charged twice!"
     assert (loaded.cause, loaded.department, loaded.channel) == (
         "billing",
@@ -116,25 +116,25 @@ def test_tickets_are_stored_with_text_labels_and_emotions(store):
 
 
 def test_feedback_keeps_history_and_moves_the_ticket_to_the_corrected_queue(store):
-    [ticket] = store.add_tickets(
+    [ticket_id] = store.add_tickets(
         [NewTicket(text="late parcel", result=_result(), model_version="m")]
     )
-    store.add_feedback(ticket.id, cause="delivery_delay", author="ana")
-    _feedback, current = store.add_feedback(ticket.id, department="logistics", emotions=[])
+    store.add_feedback(ticket_id, cause="delivery_delay", author="ana")
+    _feedback, current = store.add_feedback(ticket_id, department="logistics", emotions=[])
     assert (current.cause, current.department, current.emotions) == (
         "delivery_delay",
         "logistics",
         [],
     )
     assert current.predicted_cause == "billing"
-    history = store.feedback_for(ticket.id)
+    history = store.feedback_for(ticket_id)
     assert [(f.cause, f.department, f.emotions) for f in history] == [
         ("delivery_delay", None, None),
         (None, "logistics", []),
     ]
     assert store.add_feedback("missing", cause="x") is None
     [(corrected, trail)] = list(store.iter_corrections())
-    assert corrected.id == ticket.id and len(trail) == 2
+    assert corrected.id == ticket_id and len(trail) == 2
 
 
 def test_filters_pagination_and_stats(store):

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, Select, func, select, text
+from sqlalchemy import Engine, Select, func, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.store.tables import Feedback, Ticket, TicketEmotion
@@ -59,13 +59,20 @@ class TicketStore:
             connection.execute(text("SELECT 1"))
 
     # --- writes ---------------------------------------------------------------------------
-    def add_tickets(self, items: Sequence[NewTicket]) -> list[Ticket]:
-        """Store triaged tickets in one transaction; returns them with their new ids."""
+    def add_tickets(self, items: Sequence[NewTicket]) -> list[str]:
+        """Store triaged tickets in one transaction (Core inserts: the hot path); their ids."""
         now = utc_now()
-        tickets = [_ticket_from(item, now) for item in items]
-        with self._sessions.begin() as session:
-            session.add_all(tickets)
-        return tickets
+        rows = [_ticket_row(item, now) for item in items]
+        emotions = [
+            {"ticket_id": row["id"], "emotion": emotion}
+            for row in rows
+            for emotion in sorted(set(row["predicted_emotions"]))
+        ]
+        with self.engine.begin() as connection:
+            connection.execute(insert(Ticket), rows)
+            if emotions:
+                connection.execute(insert(TicketEmotion), emotions)
+        return [row["id"] for row in rows]
 
     def add_feedback(
         self,
@@ -189,35 +196,34 @@ class TicketStore:
                 yield ticket, list(history)
 
 
-def _ticket_from(item: NewTicket, now: datetime) -> Ticket:
+def _ticket_row(item: NewTicket, now: datetime) -> dict:
     result = item.result
     emotions = list(result["emotions"]["labels"])
-    return Ticket(
-        id=item.ticket_id or uuid.uuid4().hex,
-        external_id=item.external_id,
-        created_at=now,
-        text=item.text,
-        lang=result["lang"],
-        script=result.get("script"),
-        channel=item.channel,
-        customer_ref=item.customer_ref,
-        model_version=item.model_version,
-        cause=result["cause"]["label"],
-        department=result["department"]["label"],
-        predicted_cause=result["cause"]["label"],
-        predicted_department=result["department"]["label"],
-        predicted_emotions=emotions,
-        cause_probability=float(result["cause"]["probability"]),
-        department_probability=float(result["department"]["probability"]),
-        needs_review=bool(
+    return {
+        "id": item.ticket_id or uuid.uuid4().hex,
+        "external_id": item.external_id,
+        "created_at": now,
+        "text": item.text,
+        "lang": result["lang"],
+        "script": result.get("script"),
+        "channel": item.channel,
+        "customer_ref": item.customer_ref,
+        "model_version": item.model_version,
+        "cause": result["cause"]["label"],
+        "department": result["department"]["label"],
+        "predicted_cause": result["cause"]["label"],
+        "predicted_department": result["department"]["label"],
+        "predicted_emotions": emotions,
+        "cause_probability": float(result["cause"]["probability"]),
+        "department_probability": float(result["department"]["probability"]),
+        "needs_review": bool(
             result["cause"]["needs_review"]
             or result["department"]["needs_review"]
             or result["emotions"]["needs_review"]
         ),
-        corrected=False,
-        result=result,
-        emotions=[TicketEmotion(emotion=e) for e in sorted(set(emotions))],
-    )
+        "corrected": False,
+        "result": result,
+    }
 
 
 def _filtered(query: Select, filters: TicketFilters) -> Select:

@@ -73,6 +73,11 @@ def agent_summary(items: list[Checked]) -> list[dict]:
     return rows
 
 
+def _nonzero(counts: dict[str, int]) -> dict[str, int]:
+    """The checker lists every category (0 when clean) for stable columns; reports skip zeros."""
+    return {c: n for c, n in counts.items() if n}
+
+
 def worst_severity(findings: list[Finding]) -> str | None:
     return max((f.severity for f in findings), key=SEVERITY_RANK.__getitem__, default=None)
 
@@ -190,8 +195,8 @@ def render_text(items: list[Checked], out: TextIO | None = None, color: bool | N
         for f in by_turn.get(None, []):
             console.print(Text("  whole call", style="dim"))
             _print_finding(console, f)
-        if r.counts:
-            counts = ", ".join(f"{c} {n}" for c, n in sorted(r.counts.items()))
+        if _nonzero(r.counts):
+            counts = ", ".join(f"{c} {n}" for c, n in sorted(_nonzero(r.counts).items()))
             console.print(Text(f"  by category: {counts}", style="dim"))
         if r.script:
             console.print(_script_line(r.script))
@@ -307,10 +312,10 @@ def _transcript_section(index: int, item: Checked) -> str:
         f'<div class="score {score_class}"><span class="value">{r.score:.1f}</span>'
         f'<span class="label">score / 100</span></div>',
     ]
-    if r.counts:
+    if _nonzero(r.counts):
         rows = "".join(
             f"<tr><td>{_e(c)}</td><td>{n}</td></tr>"
-            for c, n in sorted(r.counts.items(), key=lambda kv: -kv[1])
+            for c, n in sorted(_nonzero(r.counts).items(), key=lambda kv: -kv[1])
         )
         out.append(
             '<table class="categories"><caption>Findings per category</caption>'

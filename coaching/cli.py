@@ -1,0 +1,238 @@
+"""`calmdesk coach`: check transcripts for banned phrases and the follow-up script."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from calmdesk.errors import InputError
+
+COACH_HELP = (
+    "Check agent transcripts for banned phrases, explain why and suggest the rewrite.\n\n"
+    "Reads one transcript, a folder of them (recursively) or a JSONL batch (one transcript "
+    'object per line); "-" reads stdin. The format is detected from the extension and the '
+    "content: plain text with speaker prefixes (Agent:/Customer:, Agente:/Cliente:, 客服:/顾客:, "
+    "Оператор:/Клиент:), JSON, JSONL, WebVTT, SRT or CSV (speaker,text[,start,end]). Only the "
+    "agent's turns are checked.\n\n"
+    "A batch gives one result per transcript plus a summary per agent (agent_id from the "
+    'transcript, else the file-name part before the first "_": maria_0412.txt -> maria).\n\n'
+    "Exit code: 0 when the transcripts were checked (findings or not), 2 for bad input, and 1 "
+    "with --fail-on when a finding at or above that severity exists.\n\n"
+    "Examples:\n"
+    "\b\n"
+    "  calmdesk coach call.txt\n"
+    "  calmdesk coach llamada.vtt --lang es --script follow-up\n"
+    "  calmdesk coach calls/ --format html --output report.html\n"
+    "  calmdesk coach --input batch.jsonl --format jsonl > results.jsonl\n"
+    '  calmdesk coach chat.csv --disable contrastive_but --allow "no problem"\n'
+    '  calmdesk coach call.txt --speaker "Maria=agent" --speaker "Juan=customer"\n'
+    "  cat call.txt | calmdesk coach - --fail-on error\n"
+)
+
+
+def coach(
+    path: str | None = typer.Argument(
+        None,
+        metavar="FILE_OR_DIR",
+        help='A transcript file, a folder of them, a JSONL batch, or "-" for stdin.',
+        show_default=False,
+    ),
+    input: str | None = typer.Option(
+        None, "--input", "-i", help="Same as FILE_OR_DIR (handy in scripts).", show_default=False
+    ),
+    format: str = typer.Option(
+        "text",
+        "--format",
+        "-f",
+        help="Report format: text (terminal, spans highlighted), json (one object, or a list), "
+        "jsonl (one result per line, same id), csv (one row per finding), html (one "
+        "self-contained page for trainers).",
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write the report here instead of stdout.", show_default=False
+    ),
+    lang: str | None = typer.Option(
+        None,
+        "--lang",
+        "-l",
+        help="Language of the transcripts (en, es, zh, ru); detected from the agent's turns "
+        "when not given.",
+        show_default=False,
+    ),
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        "-c",
+        help="YAML config: rules to switch off, severities, extra rulebooks, allowed phrases "
+        "(see docs/coaching-rules.md).",
+        show_default=False,
+    ),
+    disable: list[str] = typer.Option(
+        [],
+        "--disable",
+        "-d",
+        help="Switch off a rule by id (es.negative_language.no_puedo) or a whole category "
+        "(contrastive_but). Repeatable.",
+        show_default=False,
+    ),
+    severity: list[str] = typer.Option(
+        [],
+        "--severity",
+        help='Change a severity: "RULE_OR_CATEGORY=LEVEL" with LEVEL error, warning or info '
+        '("easy_promise=info"). Repeatable.',
+        show_default=False,
+    ),
+    allow: list[str] = typer.Option(
+        [],
+        "--allow",
+        "-a",
+        help='Allow a phrase: findings inside it are dropped ("no problem"). Repeatable.',
+        show_default=False,
+    ),
+    script: str | None = typer.Option(
+        None,
+        "--script",
+        help="Also check a call script: follow-up (greeting, introduction, confirming the "
+        "customer, apology, satisfaction question, thanks, contact offer, good wishes).",
+        show_default=False,
+    ),
+    input_format: str | None = typer.Option(
+        None,
+        "--input-format",
+        help="Force the transcript format: text, json, jsonl, vtt, srt or csv.",
+        show_default=False,
+    ),
+    speaker: list[str] = typer.Option(
+        [],
+        "--speaker",
+        help='Map a speaker name to a role: "Maria=agent", "Juan=customer". Repeatable.',
+        show_default=False,
+    ),
+    speakers: Path | None = typer.Option(
+        None,
+        "--speakers",
+        help="YAML file of speaker names per role ('agent: [Maria, Juan]').",
+        show_default=False,
+    ),
+    fail_on: str | None = typer.Option(
+        None,
+        "--fail-on",
+        help="Exit with 1 when a finding at or above this severity exists: error, warning "
+        "or info (for CI).",
+        show_default=False,
+    ),
+) -> None:
+    from coaching.parsers import load_transcripts, normalize_format, parse_speaker_option
+    from coaching.parsers import speaker_names as read_speaker_names
+    from coaching.reports import REPORT_FORMATS, SEVERITY_RANK
+
+    source = _one_source(path, input)
+    report_format = format.strip().lower()
+    if report_format not in REPORT_FORMATS:
+        raise InputError(
+            f"unknown report format {format!r} for --format; use one of {', '.join(REPORT_FORMATS)}"
+        )
+    if fail_on is not None and fail_on not in SEVERITY_RANK:
+        raise InputError(f"--fail-on {fail_on!r}: use one of {', '.join(SEVERITY_RANK)}")
+    if script is not None:
+        from coaching.script_check import load_script
+
+        load_script(script)  # an unknown script name fails before any work is done
+    names: dict[str, str] = {}
+    if speakers is not None:
+        names.update(read_speaker_names(speakers))
+    names.update(parse_speaker_option(speaker))
+    transcripts = load_transcripts(
+        source, format=normalize_format(input_format), lang=lang, speakers=names or None
+    )
+    checker = _checker(lang, config, disable, severity, allow, script)
+    items = _check_all(checker, transcripts)
+    _write(items, report_format, output)
+    if fail_on is not None:
+        from coaching.reports import has_findings_at
+
+        if has_findings_at([i.result for i in items], fail_on):
+            raise typer.Exit(code=1)
+
+
+def _one_source(path: str | None, input: str | None) -> str:
+    if path and input and path != input:
+        raise InputError(f"give either FILE_OR_DIR ({path}) or --input ({input}), not both")
+    source = path or input
+    if not source:
+        raise InputError(
+            "no transcript given: calmdesk coach FILE_OR_DIR (or --input FILE, or - for stdin); "
+            "see calmdesk coach --help"
+        )
+    return source
+
+
+def _checker(
+    lang: str | None,
+    config_path: Path | None,
+    disable: list[str],
+    severity: list[str],
+    allow: list[str],
+    script: str | None,
+):
+    """The Checker with the config file (if any) and the command-line overrides on top."""
+    from coaching.checker import Checker
+    from coaching.config import CoachConfig
+
+    config = CoachConfig.load(config_path, disable=disable, severity=severity, allow=allow)
+    return Checker(lang=lang, config=config, script=script)
+
+
+def _check_all(checker, transcripts: list) -> list:
+    """One result per transcript; a progress bar on stderr for batches."""
+    from tqdm import tqdm
+
+    from coaching.reports import Checked
+
+    items = []
+    bar = tqdm(transcripts, desc="checking", unit="call", file=sys.stderr,
+               disable=len(transcripts) < 2, leave=False)  # fmt: skip
+    for transcript in bar:
+        try:
+            result = checker.check(transcript)
+        except InputError as exc:  # name the transcript that failed, e.g. undetectable language
+            where = transcript.id or transcript.source or "transcript"
+            raise InputError(f"{where}: {exc}") from exc
+        if result.agent_id is None:
+            result.agent_id = transcript.agent_id
+        if result.source is None:
+            result.source = transcript.source
+        items.append(Checked(transcript, result))
+    return items
+
+
+def _write(items: list, report_format: str, output: Path | None) -> None:
+    from coaching.reports import agent_summary, render, render_text
+
+    if output is None and report_format == "text":
+        render_text(items)  # straight to the terminal, with colour when it is one
+    else:
+        report = render(items, report_format, color=False)
+        if output is None:
+            sys.stdout.write(report)
+        else:
+            try:
+                output.write_text(report, encoding="utf-8")
+            except OSError as exc:
+                raise InputError(f"cannot write --output {output}: {exc.strerror}") from exc
+            typer.echo(f"wrote {len(items)} results ({report_format}) to {output}", err=True)
+    if len(items) > 1 and report_format in ("json", "jsonl", "csv"):
+        # machine formats keep one result per transcript; the people-facing summary goes to stderr
+        for row in agent_summary(items):
+            typer.echo(
+                f"agent {row['agent_id']}: {row['transcripts']} calls, {row['findings']} findings "
+                f"({row['errors']} errors, {row['warnings']} warnings), mean score "
+                f"{row['mean_score']:.1f}, lowest {row['min_score']:.1f} ({row['lowest']})",
+                err=True,
+            )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("coach", help=COACH_HELP, no_args_is_help=True)(coach)

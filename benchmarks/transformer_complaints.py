@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=8e-5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--freeze-embeddings", action="store_true", help="faster on CPU")
     parser.add_argument("--work", type=Path, default=Path("/tmp/calmdesk-transformer-bench"))
     parser.add_argument("--only", choices=("english", "all"), default=None)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
@@ -84,6 +85,7 @@ def main() -> None:
         "batch_size": args.batch_size,
         "lr": args.lr,
         "num_threads": args.threads,
+        "freeze_embeddings": args.freeze_embeddings,
     }
     results: dict[str, dict] = {}
     if args.only in (None, "english"):

@@ -58,6 +58,10 @@ def main() -> None:
     args = parser.parse_args()
 
     backend_dir = transformer_dirs(args.model)[0]
+    meta = args.model / "model.json"
+    thresholds = (
+        json.loads(meta.read_text())["thresholds"].get("emotions") if meta.is_file() else None
+    )
     complaints = datasets_dir() / "complaints"
 
     def texts_of(split: str) -> list[str]:
@@ -84,7 +88,8 @@ def main() -> None:
             parity = ParityReport(
                 n_texts=len(dev_texts), tolerance=0.02, quantized=name.endswith("int8"),
                 onnx_bytes=path.stat().st_size,
-                **compare(reference, backend.predict_proba(dev_texts, ["en"] * len(dev_texts))),
+                **compare(reference, backend.predict_proba(dev_texts, ["en"] * len(dev_texts)),
+                          torch_backend.classes_, thresholds),
             )  # fmt: skip
             print("\n".join(parity.lines()), flush=True)
             results[name] = {"load_s": load_s, "backend": backend, "parity": parity}

@@ -73,20 +73,31 @@ def transformer_dirs(model_dir: Path) -> list[Path]:
     return sorted(p.parent for p in model_dir.rglob(STATE_FILE))
 
 
-def _labels(head: str, proba: np.ndarray) -> np.ndarray:
-    # emotions are compared at 0.5: the tolerance covers any threshold further from the edge
+def _labels(head: str, proba: np.ndarray, cuts: np.ndarray | None = None) -> np.ndarray:
     if head in MULTI_LABEL_HEADS:
-        return proba >= 0.5
+        return proba >= (cuts if cuts is not None else 0.5)
     return proba.argmax(axis=1)
 
 
-def compare(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray]) -> dict:
-    """Per head: largest absolute probability difference and number of rows whose labels differ."""
+def compare(
+    reference: dict[str, np.ndarray],
+    candidate: dict[str, np.ndarray],
+    classes: dict[str, list[str]] | None = None,
+    emotion_thresholds: dict[str, float] | None = None,
+) -> dict:
+    """Per head: largest absolute probability difference and number of rows whose labels differ.
+
+    Emotions are decided with the model's own thresholds when given (label -> threshold in
+    model.json), else at 0.5.
+    """
     diffs, mismatches = {}, {}
     for head in reference:
         ref, cand = reference[head], candidate[head]
+        cuts = None
+        if head in MULTI_LABEL_HEADS and emotion_thresholds and classes:
+            cuts = np.array([float(emotion_thresholds.get(c, 0.5)) for c in classes[head]])
         diffs[head] = float(np.abs(ref - cand).max()) if len(ref) else 0.0
-        differs = _labels(head, ref) != _labels(head, cand)
+        differs = _labels(head, ref, cuts) != _labels(head, cand, cuts)
         if differs.ndim == 2:
             differs = differs.any(axis=1)
         mismatches[head] = int(differs.sum())
@@ -168,11 +179,13 @@ def export_backend(
     out_dir: Path | None = None,
     quantize: bool = True,
     tolerance: float = DEFAULT_TOLERANCE,
+    emotion_thresholds: dict[str, float] | None = None,
 ) -> tuple[ParityReport, Path | None]:
     """Export, quantise and parity-check one backend; writes `model.onnx` only when it passes.
 
-    `texts` are already normalised (`calmdesk.text.features_text`). Returns the report and the
-    path written (None when parity failed).
+    `texts` are already normalised (`calmdesk.text.features_text`); `emotion_thresholds` are
+    the model's (label -> threshold), so parity judges the labels users will see. Returns the
+    report and the path written (None when parity failed).
     """
     if not texts:
         raise InputError("the parity check needs at least one text")
@@ -199,7 +212,7 @@ def export_backend(
             tolerance=tolerance,
             quantized=quantize,
             onnx_bytes=final_tmp.stat().st_size,
-            **compare(reference, candidate),
+            **compare(reference, candidate, torch_backend.classes_, emotion_thresholds),
         )
         written = None
         if report.passed:

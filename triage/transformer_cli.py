@@ -13,15 +13,20 @@ from calmdesk.errors import InputError, UnsupportedLanguageError
 _DEV_DATA_KEYS = (("data", "dev"), ("training", "dev_data"), ("dev_data",))
 
 
-def recorded_dev_data(model_dir: Path) -> Path | None:
-    """The dev data file named in the model's model.json, when it names one that still exists."""
+def model_info(model_dir: Path) -> dict:
+    """model.json of a model directory ({} for a bare backend directory)."""
     meta_path = Path(model_dir) / "model.json"
     if not meta_path.is_file():
-        return None
+        return {}
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InputError(f"{meta_path}: not valid JSON ({exc})") from exc
+    return meta if isinstance(meta, dict) else {}
+
+
+def recorded_dev_data(meta: dict) -> Path | None:
+    """The dev data file named in model.json, when it names one that still exists."""
     for keys in _DEV_DATA_KEYS:
         value = meta
         for key in keys:
@@ -85,7 +90,10 @@ def export_onnx_command(
             f"--model {model}: no transformer backend in this model (only models trained with "
             "--backend transformer or auto can be exported to ONNX)"
         )
-    data = data or recorded_dev_data(model)
+    meta = model_info(model)
+    data = data or recorded_dev_data(meta)
+    thresholds = (meta.get("thresholds") or {}).get("emotions")
+    thresholds = thresholds if isinstance(thresholds, dict) else None
     if data is None:
         raise InputError(
             "--data is required: the parity check needs texts and model.json names no dev data"
@@ -96,7 +104,9 @@ def export_onnx_command(
         target = None
         if out is not None:
             target = out / backend_dir.relative_to(model) if backend_dir != model else out
-        report, written = export_backend(backend_dir, texts, target, quantize, tolerance)
+        report, written = export_backend(
+            backend_dir, texts, target, quantize, tolerance, emotion_thresholds=thresholds
+        )
         typer.echo(f"{backend_dir}:")
         for line in report.lines():
             typer.echo(line)

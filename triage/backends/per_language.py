@@ -48,6 +48,7 @@ class PerLanguageBackend(BaseEstimator):
         batch_size: int = 16,
         lr: float = 5e-5,
         patience: int = 2,
+        freeze_embeddings: bool = False,
         seed: int = 0,
         checkpoint_dir: str | None = None,
         device: str = "auto",
@@ -62,6 +63,7 @@ class PerLanguageBackend(BaseEstimator):
         self.batch_size = batch_size
         self.lr = lr
         self.patience = patience
+        self.freeze_embeddings = freeze_embeddings
         self.seed = seed
         self.checkpoint_dir = checkpoint_dir
         self.device = device
@@ -80,6 +82,7 @@ class PerLanguageBackend(BaseEstimator):
                 "batch_size": self.batch_size,
                 "lr": self.lr,
                 "patience": self.patience,
+                "freeze_embeddings": self.freeze_embeddings,
                 "seed": self.seed,
                 "checkpoint_dir": self.checkpoint_dir,
                 "device": self.device,

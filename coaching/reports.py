@@ -192,8 +192,9 @@ def render_text(items: list[Checked], out: TextIO | None = None, color: bool | N
             console.print(line)
             for f in by_turn[turn_index]:
                 _print_finding(console, f)
-        for f in by_turn.get(None, []):
+        if by_turn.get(None):
             console.print(Text("  whole call", style="dim"))
+        for f in by_turn.get(None, []):
             _print_finding(console, f)
         if _nonzero(r.counts):
             counts = ", ".join(f"{c} {n}" for c, n in sorted(_nonzero(r.counts).items()))

@@ -205,10 +205,12 @@ def _finish(
 
 # --------------------------------------------------------------------------- plain text
 
-# An optional clock time ("[00:01:02]", "00:01"), then a short label and a colon (":" or "：").
-_CLOCK = r"[\[(]?(?P<clock>\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?)[\])]?\s+"
+# A short label and a colon (":" or "："), with an optional clock time before the label
+# ("[00:01:02] Agent:", "00:01 Agent:") or after it ("Agent (00:01:02):", "Agent [01:02]:").
+_TIME = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?"
 _PREFIX = re.compile(
-    rf"^\s*(?:{_CLOCK})?(?:[-–—•*]\s*)?(?P<label>[^:：\n]{{1,40}}?)\s*[:：]\s*(?P<rest>.*)$"
+    rf"^\s*(?:[\[(]?(?P<clock>{_TIME})[\])]?\s+)?(?:[-–—•*]\s*)?"
+    rf"(?P<label>[^:：\n]{{1,40}}?)\s*(?:[\[(](?P<clock_after>{_TIME})[\])])?\s*[:：]\s*(?P<rest>.*)$"
 )
 _NOT_IN_LABEL = re.compile(r"[.?!;\"“”«»¿¡。？！；<>]|https?|\d{3}")
 
@@ -221,7 +223,7 @@ def _label_of(line: str) -> tuple[str, str, str | None] | None:
     label = m.group("label").strip()
     if not label or len(label.split()) > 4 or _NOT_IN_LABEL.search(label):
         return None
-    return label, m.group("rest"), m.group("clock")
+    return label, m.group("rest"), m.group("clock") or m.group("clock_after")
 
 
 def _parse_text(text: str, source: str, roles: SpeakerRoles) -> list[Turn]:

@@ -37,6 +37,16 @@ def test_text_prefixes_timestamps_and_continuation_lines():
     assert "\nNot only will they check" in t.turns[8].text
 
 
+def test_clock_times_before_or_after_the_speaker():
+    text = "Agent (00:01:02): Hello: there\nCustomer [01:05]: hi\n00:12 Agent: at 10:30 we open"
+    t = parse_transcript(text)
+    assert [(x.speaker, x.text, x.start) for x in t.turns] == [
+        ("Agent", "Hello: there", 62.0),
+        ("Customer", "hi", 65.0),
+        ("Agent", "at 10:30 we open", 12.0),
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "roles"),
     [

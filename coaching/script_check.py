@@ -16,7 +16,7 @@ import yaml
 
 from calmdesk.errors import InputError
 from calmdesk.langid import SUPPORTED, normalize_lang_code
-from calmdesk.text import features_text
+from coaching.engine import matchable_text
 from coaching.findings import Finding
 from coaching.transcript import Transcript
 
@@ -99,7 +99,10 @@ def check_script(
     lang = normalize_lang_code(lang)
     call_script = load_script(script)
     agent_turns = [i for i, _ in transcript.agent_turns]
-    texts = {i: features_text(transcript.turns[i].text, lang) for i in agent_turns}
+    # same length as the original, so a match's offsets quote the agent's own words
+    texts = {
+        i: matchable_text(transcript.turns[i].text, lang).replace("\n", " ") for i in agent_turns
+    }
     findings: list[Finding] = []
     steps = []
     for step in call_script.steps:
@@ -107,7 +110,7 @@ def check_script(
         for i in _searched_turns(step, agent_turns, call_script.window):
             match = next((m for p in step.patterns[lang] if (m := p.search(texts[i]))), None)
             if match:
-                hit = (i, match.group(0))
+                hit = (i, match.start(), match.end())
                 break
         steps.append(
             {
@@ -115,7 +118,9 @@ def check_script(
                 "part": step.part,
                 "found": hit is not None,
                 "turn": hit[0] if hit else None,
-                "text": hit[1] if hit else None,
+                "start": hit[1] if hit else None,
+                "end": hit[2] if hit else None,
+                "text": transcript.turns[hit[0]].text[hit[1] : hit[2]] if hit else None,
             }
         )
         if hit is None:

@@ -31,9 +31,24 @@ def test_complete_follow_up_call_passes(lang):
     assert all(s["turn"] in agent_turns and s["text"] for s in summary["steps"])
 
 
-def test_traditional_chinese_call_passes():
-    findings, summary = check_script(load_transcripts(FIXTURES / "chen_zh_hant.txt")[0], "zh")
+def test_traditional_chinese_call_passes_and_quotes_the_original_script():
+    transcript = load_transcripts(FIXTURES / "chen_zh_hant.txt")[0]
+    findings, summary = check_script(transcript, "zh")
     assert findings == [] and summary["complete"]
+    confirm = next(s for s in summary["steps"] if s["id"] == "confirm_customer")
+    assert confirm["text"] == "請問您是張小姐"  # traditional, as the agent wrote it
+    turn = transcript.turns[confirm["turn"]].text
+    assert turn[confirm["start"] : confirm["end"]] == confirm["text"]
+
+
+def test_steps_match_across_line_breaks_and_curly_apostrophes():
+    text = (
+        "Agent: Hello, I\u2019m Sam calling from Acme.\nAm I speaking with Ms Lee?\nCustomer: Yes."
+    )
+    _, summary = check_script(parse_transcript(text), "en")
+    found = {s["id"]: s["text"] for s in summary["steps"] if s["found"]}
+    assert found["introduction"] == "I\u2019m Sam calling from"
+    assert "confirm_customer" in found
 
 
 # Calls that greet and close, but skip the introduction, the apology and the satisfaction

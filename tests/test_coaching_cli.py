@@ -191,9 +191,9 @@ def test_fail_on_severity_exit_codes(run, tmp_path):
 
 def test_bad_input_gives_one_clear_error_line(run, tmp_path):
     assert "error: no such file or folder: nope.txt" in _error(coach("nope.txt"))
-    err = _error(run(str(FIXTURES / "batch.jsonl"), "--format", "pdf"))
+    err = _error(coach(str(FIXTURES / "batch.jsonl"), "--format", "pdf"))
     assert "unknown report format 'pdf'" in err
-    err = _error(run(str(FIXTURES / "batch.jsonl"), "--input-format", "docx"))
+    err = _error(coach(str(FIXTURES / "batch.jsonl"), "--input-format", "docx"))
     assert "unknown transcript format 'docx'" in err
     names = tmp_path / "names_call.txt"
     names.write_text("Maria: Hola, ¿en qué le ayudo?\nJuan: No funciona.\n", encoding="utf-8")

@@ -123,7 +123,12 @@ class CoachRequest(_Request):
     )
     lang: str | None = Field(None, max_length=20)
     id: str | None = Field(None, max_length=200)
-    script: bool = Field(False, description="Also check the follow-up call script.")
+    script: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_-]{1,40}$",
+        description="Also check a call script's steps, e.g. 'follow-up'.",
+        examples=["follow-up"],
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> CoachRequest:

@@ -8,6 +8,7 @@ with the reason reported by /readyz and /v1/models, and its endpoints answer 503
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from api.limits import too_long_text
 from api.schemas import CoachRequest, TriageRequest
 from calmdesk import SUPPORTED_LANGUAGES
 from calmdesk.errors import InputError, UnsupportedLanguageError
-from calmdesk.langid import resolve_language
+from calmdesk.langid import normalize_lang_code, resolve_language
 
 log = logging.getLogger("calmdesk.api")
 HEADS = ("cause", "department", "emotions")
@@ -110,29 +111,49 @@ class TriageService:
 
 
 class CoachService:
-    """Holds one `coaching.Checker` per forced language (and one that detects)."""
+    """Holds `coaching.Checker`s (rules compile once per checker and language), built at load
+    for each language and for detection, and on first use for a call script."""
 
     def __init__(self):
         self.error: str | None = None
-        self._checkers: dict = {}
+        self._checkers: dict[tuple[str | None, str | None], object] = {}
+        self._lock = threading.Lock()
         self.loaded = False
 
     def load(self) -> CoachService:
         try:
-            from coaching import Checker
-
-            self._checkers[None] = Checker()
-            for lang in SUPPORTED_LANGUAGES:
-                self._checkers[lang] = Checker(lang=lang)
+            for lang in (None, *SUPPORTED_LANGUAGES):
+                self._checker(lang, None)
+            self._warm_up()
             self.loaded = True
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
             log.error("coaching checker not loaded", extra={"reason": self.error})
         return self
 
+    def _warm_up(self) -> None:
+        from coaching import transcript_from_dict
+
+        for lang, text in WARM_UP_TEXTS.items():
+            turns = [{"speaker": "agent", "role": "agent", "text": text}]
+            self._checker(lang, None).check(transcript_from_dict({"turns": turns}))
+
     @property
     def languages(self) -> list[str]:
-        return [lang for lang in self._checkers if lang is not None]
+        return sorted({lang for lang, _ in self._checkers if lang is not None})
+
+    def _checker(self, lang: str | None, script: str | None):
+        key = (lang, script)
+        checker = self._checkers.get(key)
+        if checker is None:
+            from coaching import Checker
+
+            with self._lock:
+                checker = self._checkers.get(key)
+                if checker is None:
+                    checker = Checker(lang=lang, script=script)
+                    self._checkers[key] = checker
+        return checker
 
     def check(
         self, request: CoachRequest, max_text_chars: int, max_turns: int, field_prefix: str = ""
@@ -144,50 +165,45 @@ class CoachService:
         from coaching import parse_transcript, transcript_from_dict
 
         prefix = field_prefix
+        source = "text" if request.text is not None else "transcript"
         try:
             if request.text is not None:
-                if len(request.text) > max_text_chars * 10:
-                    raise too_long_text(
-                        len(request.text), max_text_chars * 10, _prefixed(prefix, "text")
-                    )
+                limit = max_text_chars * max_turns
+                if len(request.text) > limit:
+                    raise too_long_text(len(request.text), limit, _prefixed(prefix, "text"))
                 transcript = parse_transcript(
                     request.text, format=request.format, lang=request.lang
                 )
             else:
                 data = request.transcript.model_dump(exclude_none=True)
                 transcript = transcript_from_dict(data, source="<request>", lang=request.lang)
-        except InputError as exc:
-            field = "text" if request.text is not None else "transcript"
-            raise ApiError(422, "invalid_transcript", str(exc), _prefixed(prefix, field)) from None
-        if len(transcript.turns) > max_turns:
-            raise ApiError(
-                413,
-                "too_many_turns",
-                f"the transcript has {len(transcript.turns)} turns; the limit is {max_turns}",
-                _prefixed(prefix, "transcript"),
-            )
-        for turn in transcript.turns:
-            if len(turn.text) > max_text_chars:
-                raise too_long_text(
-                    len(turn.text), max_text_chars, _prefixed(prefix, "transcript.turns")
-                )
-        if request.id:
-            transcript.id = request.id
-        lang = request.lang or transcript.lang
-        try:
-            checker = self._checker_for(lang)
-            result = checker.check(transcript)
         except UnsupportedLanguageError as exc:
             raise ApiError(
                 422, "unsupported_language", str(exc), _prefixed(prefix, "lang")
             ) from None
         except InputError as exc:
-            raise ApiError(422, "invalid_transcript", str(exc), prefix or None) from None
+            raise ApiError(422, "invalid_transcript", str(exc), _prefixed(prefix, source)) from None
+        if len(transcript.turns) > max_turns:
+            raise ApiError(
+                413,
+                "too_many_turns",
+                f"the transcript has {len(transcript.turns)} turns; the limit is {max_turns}",
+                _prefixed(prefix, source),
+            )
+        for i, turn in enumerate(transcript.turns):
+            if len(turn.text) > max_text_chars:
+                field = f"transcript.turns.{i}.text" if source == "transcript" else "text"
+                raise too_long_text(len(turn.text), max_text_chars, _prefixed(prefix, field))
+        if request.id:
+            transcript.id = request.id
+        try:
+            lang = normalize_lang_code(request.lang) if request.lang else None
+            result = self._checker(lang, request.script).check(transcript)
+        except UnsupportedLanguageError as exc:
+            raise ApiError(
+                422, "unsupported_language", str(exc), _prefixed(prefix, "lang")
+            ) from None
+        except InputError as exc:
+            field = "script" if request.script and "script" in str(exc) else source
+            raise ApiError(422, "invalid_transcript", str(exc), _prefixed(prefix, field)) from None
         return result.to_dict()
-
-    def _checker_for(self, lang: str | None):
-        if lang is None:
-            return self._checkers[None]
-        from calmdesk.langid import normalize_lang_code
-
-        return self._checkers[normalize_lang_code(lang)]

@@ -301,3 +301,16 @@ def test_coach_batch(client):
         json={"items": [{"transcript": TRANSCRIPT}, {"text": "x", "format": "json"}]},
     )
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "items.1.text"
+
+
+def test_coach_with_the_follow_up_script(client):
+    ok = client.post(
+        "/v1/coach", json={"transcript": TRANSCRIPT, "lang": "en", "script": "follow-up"}
+    )
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["script"] is not None
+    unknown = client.post("/v1/coach", json={"transcript": TRANSCRIPT, "script": "sales-pitch"})
+    assert unknown.status_code == 422
+    assert "unknown call script" in unknown.json()["error"]["message"]
+    sneaky = client.post("/v1/coach", json={"transcript": TRANSCRIPT, "script": "../../etc"})
+    assert sneaky.status_code == 422 and sneaky.json()["error"]["field"] == "script"

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# HTTP load figures for the API: wrk against `calmdesk serve` on loopback.
+#
+#   benchmarks/api_load.sh                      # default model, 2 workers, 30 s per run
+#   DURATION=10 MODEL=/path/to/model benchmarks/api_load.sh
+#
+# Prints one line per run: concurrency, requests/s, p50/p90/p99 latency, non-2xx answers and
+# socket errors, then the server's memory (RSS of the master and each worker).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-30}
+WORKERS=${WORKERS:-2}
+MODEL=${MODEL:-$(python -c 'from calmdesk.settings import default_triage_model; print(default_triage_model())')}
+CONCURRENCY=${CONCURRENCY-"1 16 64"}
+COACH_CONCURRENCY=${COACH_CONCURRENCY-"1 16"}
+command -v wrk >/dev/null || { echo "error: wrk not found (apt-get install -y wrk)" >&2; exit 2; }
+[ -d "$MODEL" ] || { echo "error: no triage model at $MODEL (set MODEL=DIR)" >&2; exit 2; }
+
+WORK=$(mktemp -d /tmp/calmdesk-load.XXXXXX)
+PORT=$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+export OMP_NUM_THREADS=1
+python -m calmdesk.cli serve --host 127.0.0.1 --port "$PORT" --workers "$WORKERS" \
+  --db "sqlite:///$WORK/load.db" --model "$MODEL" >"$WORK/server.log" 2>&1 &
+SERVER=$!
+cleanup() { kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+# Ready = every worker has loaded its models (each logs "service ready").
+for _ in $(seq 1 240); do
+  [ "$(grep -c '"service ready"' "$WORK/server.log" || true)" -ge "$WORKERS" ] && break
+  kill -0 "$SERVER" 2>/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
+  sleep 0.5
+done
+curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null || echo "note: /readyz is not 200 (see /readyz checks)" >&2
+
+URL="http://127.0.0.1:$PORT"
+echo "# calmdesk API load: $WORKERS workers, ${DURATION}s per run, model $(basename "$MODEL"), $(getconf _NPROCESSORS_ONLN) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+run() {  # endpoint script concurrency
+  local threads=$(( $3 < 2 ? 1 : 2 ))
+  local line
+  line=$(wrk -t"$threads" -c"$3" -d"${DURATION}s" --timeout 10s -s "benchmarks/$2" "$URL" | grep '^RESULT')
+  echo "$1 c=$3 ${line#RESULT }"
+}
+for c in $CONCURRENCY; do run "POST /v1/triage" api_triage.lua "$c"; done
+for c in $COACH_CONCURRENCY; do run "POST /v1/coach (40 turns)" api_coach.lua "$c"; done
+
+echo "# server memory (RSS, MiB)"
+for pid in $SERVER $(pgrep -P "$SERVER" || true); do
+  rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+  echo "pid $pid $(tr '\0' ' ' <"/proc/$pid/cmdline" | cut -c1-60): $((rss / 1024)) MiB"
+done
+echo "# tickets stored: $(python -c "import sqlite3; print(sqlite3.connect('$WORK/load.db').execute('select count(*) from tickets').fetchone()[0])")"

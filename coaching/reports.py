@@ -253,25 +253,40 @@ def _e(value: object) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def _highlighted(text: str, findings: list[tuple[int, Finding]], prefix: str) -> str:
-    """Turn text with <mark> around every finding span; overlapping spans share one mark."""
+def _highlighted(
+    text: str,
+    findings: list[tuple[int, Finding]],
+    prefix: str,
+    steps: list[dict] | None = None,
+) -> str:
+    """Turn text with <mark> around every finding span (overlapping spans share one mark) and,
+    in a lighter mark, the phrases that fulfilled a call-script step."""
     spans = [(n, f) for n, f in findings if _valid_span(text, f)]
-    cuts = sorted({0, len(text), *(f.start for _, f in spans), *(f.end for _, f in spans)})
+    steps = [s for s in steps or [] if 0 <= s["start"] < s["end"] <= len(text)]
+    bounds = {0, len(text), *(f.start for _, f in spans), *(f.end for _, f in spans)}
+    bounds |= {s["start"] for s in steps} | {s["end"] for s in steps}
     parts = []
-    for a, b in pairwise(cuts):
+    for a, b in pairwise(sorted(bounds)):
         covering = [(n, f) for n, f in spans if f.start <= a and b <= f.end]
+        in_steps = " ".join(s["id"] for s in steps if s["start"] <= a and b <= s["end"])
         piece = _e(text[a:b])
-        if not covering:
+        step_attr = f' data-step="{_e(in_steps)}"' if in_steps else ""
+        if covering:
+            severity = worst_severity([f for _, f in covering])
+            rules = " ".join(dict.fromkeys(f.rule_id for _, f in covering))
+            ids = " ".join(f"{prefix}-f{n}" for n, _ in covering)
+            title = " | ".join(dict.fromkeys(f.message for _, f in covering))
+            parts.append(
+                f'<mark class="finding sev-{_e(severity)}" data-rule="{_e(rules)}" '
+                f'data-finding="{_e(ids)}"{step_attr} title="{_e(title)}">{piece}</mark>'
+            )
+        elif in_steps:
+            parts.append(
+                f'<mark class="script-step"{step_attr} title="script step: {_e(in_steps)}">'
+                f"{piece}</mark>"
+            )
+        else:
             parts.append(piece)
-            continue
-        severity = worst_severity([f for _, f in covering])
-        rules = " ".join(dict.fromkeys(f.rule_id for _, f in covering))
-        ids = " ".join(f"{prefix}-f{n}" for n, _ in covering)
-        title = " | ".join(dict.fromkeys(f.message for _, f in covering))
-        parts.append(
-            f'<mark class="finding sev-{_e(severity)}" data-rule="{_e(rules)}" '
-            f'data-finding="{_e(ids)}" title="{_e(title)}">{piece}</mark>'
-        )
     return "".join(parts)
 
 
@@ -341,6 +356,10 @@ def _transcript_section(index: int, item: Checked) -> str:
         out.append(
             f'<div class="call-notes"><h3>Whole call</h3><ul class="notes">{notes}</ul></div>'
         )
+    steps: dict[int, list[dict]] = defaultdict(list)
+    for step in (r.script or {}).get("steps", []):
+        if step.get("found") and step.get("start") is not None:
+            steps[step["turn"]].append(step)
     out.append('<ol class="turns" start="0">')
     for i, turn in enumerate(t.turns):
         found = by_turn.get(i, [])
@@ -353,7 +372,8 @@ def _transcript_section(index: int, item: Checked) -> str:
         out.append(
             f'<li class="turn role-{_e(turn.role)}{" flagged" if found else ""}" '
             f'id="{prefix}-turn{i}">{clock}<span class="speaker">{_e(turn.speaker)}</span>'
-            f'<div class="text">{_highlighted(turn.text, found, prefix)}</div>{notes}</li>'
+            f'<div class="text">{_highlighted(turn.text, found, prefix, steps.get(i))}</div>'
+            f"{notes}</li>"
         )
     out.append("</ol></section>")
     return "\n".join(out)

@@ -67,8 +67,10 @@ def _checked(id="call-1", agent="ana", score=72.5) -> Checked:
     script = {
         "script": "follow-up", "lang": "en", "found": 1, "total": 2, "complete": False,
         "steps": [
-            {"id": "greeting", "part": "opening", "found": True, "turn": 0, "text": "hello"},
-            {"id": "thanks", "part": "closing", "found": False, "turn": None, "text": None},
+            {"id": "greeting", "part": "opening", "found": True, "turn": 0, "start": 0,
+             "end": 5, "text": "Hello"},
+            {"id": "thanks", "part": "closing", "found": False, "turn": None, "start": None,
+             "end": None, "text": None},
         ],
     }  # fmt: skip
     result = CheckResult(id, agent, "en", findings, counts, score, 2, source=t.source,
@@ -118,13 +120,16 @@ def test_html_highlights_spans_with_rule_ids_and_severity():
     parsed = _parse(page)
     # "but" is covered by two findings: one mark holds both rule ids, with the worst severity
     by_text = {m["text"]: m for m in parsed.marks}
-    assert set(by_text) == {"but", " that's not my department", "I can't"}
+    assert set(by_text) == {"Hello", "but", " that's not my department", "I can't"}
     assert by_text["but"]["class"] == "finding sev-error"
     assert by_text["but"]["data-rule"].split() == ["en.contrastive_but.after_apology",
                                                    "en.blame.dept"]  # fmt: skip
     assert by_text[" that's not my department"]["class"] == "finding sev-warning"
     assert by_text[" that's not my department"]["data-rule"] == "en.blame.dept"
     assert by_text["I can't"]["data-rule"] == "en.negative.cant"
+    # the phrase that fulfilled a script step has its own, lighter mark
+    step_marks = [m for m in parsed.marks if m["class"] == "script-step"]
+    assert [(m["text"], m["data-step"]) for m in step_marks] == [("Hello", "greeting")]
     text = "".join(parsed.text)
     expected_texts = [
         "msg en.negative.cant", "en en.negative.cant", "say instead <en.blame.dept>",

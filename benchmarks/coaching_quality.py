@@ -82,12 +82,12 @@ def print_table(split: str, results: dict[str, dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=("all", "dev", "heldout", "fresh"), action="append")
+    parser.add_argument("--split", choices=("all", "dev", "heldout", "fresh", "fresh2"), action="append")
     parser.add_argument("--lang", choices=LANGS, action="append")
     parser.add_argument("--show-errors", action="store_true")
     args = parser.parse_args()
     checker = Checker()
-    for split in args.split or ["all", "dev", "heldout", "fresh"]:
+    for split in args.split or ["all", "dev", "heldout", "fresh", "fresh2"]:
         results = {
             lang: evaluate(checker, lang, split, args.show_errors) for lang in args.lang or LANGS
         }

@@ -206,10 +206,12 @@ def _finish(
 # --------------------------------------------------------------------------- plain text
 
 # A short label and a colon (":" or "："), with an optional clock time before the label
-# ("[00:01:02] Agent:", "00:01 Agent:") or after it ("Agent (00:01:02):", "Agent [01:02]:").
+# ("[00:01:02] Agent:", "00:01 Agent:", chat exports' "[2024-05-01 10:31:02] Agent:") or
+# after it ("Agent (00:01:02):", "Agent [01:02]:").
 _TIME = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?"
+_DATE = r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4},?\s+"
 _PREFIX = re.compile(
-    rf"^\s*(?:[\[(]?(?P<clock>{_TIME})[\])]?\s+)?(?:[-–—•*]\s*)?"
+    rf"^\s*(?:[\[(]?(?:{_DATE})?(?P<clock>{_TIME})[\])]?\s+)?(?:[-–—•*]\s*)?"
     rf"(?P<label>[^:：\n]{{1,40}}?)\s*(?:[\[(](?P<clock_after>{_TIME})[\])])?\s*[:：]\s*(?P<rest>.*)$"
 )
 _NOT_IN_LABEL = re.compile(r"[.?!;\"“”«»¿¡。？！；<>]|https?|\d{3}")
@@ -590,7 +592,10 @@ def detect_format(text: str, name: str | None = None) -> str:
             json.loads(head)
             return "json"
         except json.JSONDecodeError:
-            return "jsonl" if head.startswith("{") else "json"
+            if head.startswith("{"):
+                return "jsonl"
+            # "[2024-05-01 10:31] Agent: ..." is a chat export, not a broken JSON list
+            return "text" if _label_of(head.split("\n", 1)[0]) else "json"
     if re.match(r"\d+\s*\n\s*\d{1,2}:\d{2}:\d{2}", head):
         return "srt"
     first = head.split("\n", 1)[0].lower()

@@ -37,6 +37,15 @@ def test_text_prefixes_timestamps_and_continuation_lines():
     assert "\nNot only will they check" in t.turns[8].text
 
 
+def test_chat_export_dates_and_times():
+    text = "[12/05/2024, 10:31:02] Agente: Hola\n[2024-05-12 10:31:40] Cliente: Buenas"
+    t = parse_transcript(text)
+    assert [(x.speaker, x.role, x.text, x.start) for x in t.turns] == [
+        ("Agente", "agent", "Hola", 37862.0),
+        ("Cliente", "customer", "Buenas", 37900.0),
+    ]
+
+
 def test_clock_times_before_or_after_the_speaker():
     text = "Agent (00:01:02): Hello: there\nCustomer [01:05]: hi\n00:12 Agent: at 10:30 we open"
     t = parse_transcript(text)
@@ -291,6 +300,8 @@ def test_csv_errors(text, expected):
         ('{"turns": []}', None, "json"),
         ('{"turns": []}\n{"turns": []}', None, "jsonl"),
         ("[{}]", None, "json"),
+        ('[{"turns": [}]', None, "json"),  # broken JSON stays JSON, for a clear error
+        ("[2024-05-12 10:31:40] Agent: hi", None, "text"),  # a chat export
         ("speaker,text\nAgent,hi", None, "csv"),
         ("Agent: hi, text, speaker", None, "text"),
         ("Agent: hi", "call.vtt", "vtt"),  # a known extension wins over the content

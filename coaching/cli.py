@@ -25,6 +25,7 @@ COACH_HELP = (
     "  calmdesk coach call.txt\n"
     "  calmdesk coach llamada.vtt --lang es --script follow-up\n"
     "  calmdesk coach calls/ --format html --output report.html\n"
+    "  calmdesk coach calls/ --format csv -o findings.csv --agent-summary agents.csv\n"
     "  calmdesk coach --input batch.jsonl --format jsonl > results.jsonl\n"
     '  calmdesk coach chat.csv --disable contrastive_but --allow "no problem"\n'
     '  calmdesk coach call.txt --speaker "Maria=agent" --speaker "Juan=customer"\n'
@@ -116,6 +117,13 @@ def coach(
         help="YAML file of speaker names per role ('agent: [Maria, Juan]').",
         show_default=False,
     ),
+    agent_summary: Path | None = typer.Option(
+        None,
+        "--agent-summary",
+        help="Also write the per-agent summary (calls, findings, errors, warnings, mean and "
+        "lowest score, categories) to this .json or .csv file.",
+        show_default=False,
+    ),
     fail_on: str | None = typer.Option(
         None,
         "--fail-on",
@@ -136,6 +144,11 @@ def coach(
         )
     if fail_on is not None and fail_on not in SEVERITY_RANK:
         raise InputError(f"--fail-on {fail_on!r}: use one of {', '.join(SEVERITY_RANK)}")
+    summary_format = None
+    if agent_summary is not None:
+        summary_format = agent_summary.suffix.lower().lstrip(".")
+        if summary_format not in ("json", "csv"):
+            raise InputError(f"--agent-summary {agent_summary}: use a .json or .csv file name")
     if script is not None:
         from coaching.script_check import load_script
 
@@ -150,6 +163,10 @@ def coach(
     checker = _checker(lang, config, disable, severity, allow, script)
     items = _check_all(checker, transcripts)
     _write(items, report_format, output)
+    if agent_summary is not None:
+        from coaching.reports import agent_summary_report
+
+        _write_file(agent_summary, agent_summary_report(items, summary_format), "--agent-summary")
     if fail_on is not None:
         from coaching.reports import has_findings_at
 
@@ -218,10 +235,7 @@ def _write(items: list, report_format: str, output: Path | None) -> None:
         if output is None:
             sys.stdout.write(report)
         else:
-            try:
-                output.write_text(report, encoding="utf-8")
-            except OSError as exc:
-                raise InputError(f"cannot write --output {output}: {exc.strerror}") from exc
+            _write_file(output, report, "--output")
             typer.echo(f"wrote {len(items)} results ({report_format}) to {output}", err=True)
     if len(items) > 1 and report_format in ("json", "jsonl", "csv"):
         # machine formats keep one result per transcript; the people-facing summary goes to stderr
@@ -232,6 +246,13 @@ def _write(items: list, report_format: str, output: Path | None) -> None:
                 f"{row['mean_score']:.1f}, lowest {row['min_score']:.1f} ({row['lowest']})",
                 err=True,
             )
+
+
+def _write_file(path: Path, text: str, option: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write {option} {path}: {exc.strerror}") from exc
 
 
 def register(app: typer.Typer) -> None:

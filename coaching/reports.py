@@ -73,6 +73,28 @@ def agent_summary(items: list[Checked]) -> list[dict]:
     return rows
 
 
+AGENT_COLUMNS = (
+    "agent_id", "transcripts", "agent_turns", "findings", "errors", "warnings", "infos",
+    "mean_score", "min_score", "lowest", "by_category",
+)  # fmt: skip
+
+
+def agent_summary_report(items: list[Checked], format: str) -> str:
+    """The per-agent summary as JSON (a list) or CSV (categories as "name count; ...")."""
+    rows = agent_summary(items)
+    if format == "json":
+        return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
+    if format != "csv":
+        raise ValueError(f"agent summary format must be json or csv, not {format!r}")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=AGENT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        cats = "; ".join(f"{c} {n}" for c, n in row["by_category"].items())
+        writer.writerow({**row, "by_category": cats})
+    return buffer.getvalue()
+
+
 def _nonzero(counts: dict[str, int]) -> dict[str, int]:
     """The checker lists every category (0 when clean) for stable columns; reports skip zeros."""
     return {c: n for c, n in counts.items() if n}

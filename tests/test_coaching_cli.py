@@ -107,12 +107,19 @@ def test_batch_jsonl_in_jsonl_out_keeps_ids_in_order():
     assert "agent ana: 1 calls" in proc.stderr  # the per-agent summary goes to stderr
 
 
-def test_folder_json_with_per_agent_summary(run):
-    proc = _ok(run(str(FIXTURES), "--format", "json"))
+def test_folder_json_with_per_agent_summary(run, tmp_path):
+    agents_csv = tmp_path / "agents.csv"
+    proc = _ok(run(str(FIXTURES), "--format", "json", "--agent-summary", str(agents_csv)))
     results = json.loads(proc.stdout)
     assert len(results) == 12 and {r["agent_id"] for r in results} == AGENTS
     for agent in AGENTS:
         assert f"agent {agent}:" in proc.stderr
+    rows = {r["agent_id"]: r for r in csv.DictReader(io.StringIO(agents_csv.read_text("utf-8")))}
+    assert set(rows) == AGENTS
+    ana = [r for r in results if r["agent_id"] == "ana"]
+    assert int(rows["ana"]["transcripts"]) == len(ana) == 2
+    assert int(rows["ana"]["findings"]) == sum(len(r["findings"]) for r in ana)
+    assert "--agent-summary" in _error(run(str(FIXTURES), "--agent-summary", "agents.txt"))
 
 
 def test_folder_html_report_through_the_installed_command(tmp_path):

@@ -14,6 +14,7 @@ from coaching.findings import CheckResult, Finding
 from coaching.reports import (
     Checked,
     agent_summary,
+    agent_summary_report,
     has_findings_at,
     render,
     result_from_dict,
@@ -164,6 +165,15 @@ def test_html_batch_has_agent_and_category_summaries():
     assert rows["ana"]["errors"] == 4 and rows["ana"]["warnings"] == 4
     assert rows["ana"]["by_category"]["negative_language"] == 2
     assert rows["ben"]["findings"] == 0 and rows["ben"]["mean_score"] == 100.0
+
+
+def test_agent_summary_as_json_and_csv():
+    batch = [_checked("c1", "ana", 60.0), _clean("c2", "ben")]
+    rows = json.loads(agent_summary_report(batch, "json"))
+    assert [r["agent_id"] for r in rows] == ["ana", "ben"]
+    table = list(csv.DictReader(io.StringIO(agent_summary_report(batch, "csv"))))
+    assert table[0]["agent_id"] == "ana" and table[0]["errors"] == "2"
+    assert "negative_language 1" in table[0]["by_category"] and table[1]["by_category"] == ""
 
 
 def test_jsonl_round_trip_keeps_ids_and_findings():

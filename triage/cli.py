@@ -16,6 +16,8 @@ import typer
 from calmdesk.errors import InputError
 
 _BATCH = 512
+# Names a user types -> names registered in triage.backends.base.BACKENDS.
+BACKEND_ALIASES = {"auto": "per_language"}
 _PROGRESS_FROM = 2000  # inputs shorter than this finish before a bar is worth drawing
 
 TRIAGE_HELP = """Label complaints with their cause, responsible department and the customer's
@@ -228,7 +230,10 @@ def train_command(
         help="Use the default training set built from $CALMDESK_DATASETS "
         "(added to --data when both are given).",
     ),
-    backend: str = typer.Option("linear", help="linear (default), transformer or auto."),
+    backend: str = typer.Option(
+        "linear",
+        help="linear (default), transformer, or auto (per language, the better of the two on dev).",
+    ),
     base_model: str | None = typer.Option(
         None, "--base-model", help="Transformer checkpoint: a local path or hub id."
     ),
@@ -256,6 +261,7 @@ def train_command(
     if data is None and not default_data:
         raise InputError("give --data FILE_OR_DIR, or --default-data for the default training set")
     params = _parse_params(param)
+    backend = BACKEND_ALIASES.get(backend, backend)
     if base_model:
         if backend == "linear":
             raise InputError("--base-model is for --backend transformer or auto")

@@ -1,0 +1,83 @@
+"""Agent turns per second through the whole coaching checker, on one core, and a 1-hour call.
+
+    OMP_NUM_THREADS=1 python benchmarks/coaching_speed.py [--turns 600] [--repeat 5]
+
+The "1-hour call" is 600 agent turns (plus as many customer turns) drawn from the dev set's
+utterances, one in four holding a banned expression, as in a poor but realistic call. The first
+check of each language (rule compilation, lemma cache warm-up) is timed separately. Wall time
+and CPU time are both printed: on a shared machine wall time includes waiting for the CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from coaching import Checker, Transcript, Turn  # noqa: E402
+
+DEVSETS = ROOT / "tests" / "fixtures" / "coaching"
+CUSTOMER = {
+    "en": "Okay, and when will that happen?",
+    "es": "Vale, ¿y cuándo será eso?",
+    "zh": "好的，那什么时候能处理好？",
+    "ru": "Хорошо, а когда это будет?",
+}
+
+
+def hour_long_call(lang: str, n_agent_turns: int, seed: int = 0) -> Transcript:
+    rows = [json.loads(line) for line in (DEVSETS / f"devset_{lang}.jsonl").open(encoding="utf-8")]
+    clean = [r["text"] for r in rows if not r["expected"]]
+    banned = [r["text"] for r in rows if r["expected"]]
+    rng = random.Random(seed)
+    turns = []
+    for i in range(n_agent_turns):
+        first = rng.choice(banned if i % 4 == 0 else clean)
+        turns.append(Turn("Agent", "agent", f"{first} {rng.choice(clean)}"))
+        turns.append(Turn("Customer", "customer", CUSTOMER[lang]))
+    return Transcript(turns=turns, id=f"hour-{lang}", lang=lang)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=600, help="agent turns in the call")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+    checker = Checker()
+    print(f"{'lang':<5}{'first call s':>13}{'call ms':>9}{'turns/s wall':>14}{'turns/s cpu':>13}"
+          f"{'findings':>10}{'score':>7}")  # fmt: skip
+    for lang in ("en", "es", "zh", "ru"):
+        call = hour_long_call(lang, args.turns)
+        start = time.perf_counter()
+        result = checker.check(call)
+        first = time.perf_counter() - start
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        for _ in range(args.repeat):
+            result = checker.check(call)
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        turns = args.turns * args.repeat
+        print(
+            f"{lang:<5}{first:>13.2f}{wall / args.repeat * 1000:>9.0f}{turns / wall:>14.0f}"
+            f"{turns / cpu:>13.0f}{len(result.findings):>10}{result.score:>7.1f}"
+        )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory (RSS): {peak:.0f} MiB; load average: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -67,6 +67,9 @@ def test_clock_times_before_or_after_the_speaker():
         ("AGENTE: hola\ncliente: hola", ["agent", "customer"]),  # any case
         ("Agent Maria: hi\nCustomer (Juan): hello", ["agent", "customer"]),
         ("客服小王：您好\n顾客：你好", ["agent", "customer"]),
+        ("Customer Service: Hello\nCustomer: Hi", ["agent", "customer"]),
+        ("Atención al cliente: Hola\nCliente: Hola", ["agent", "customer"]),
+        ("Служба поддержки: Добрый день\nКлиент: Здравствуйте", ["agent", "customer"]),
     ],
 )
 def test_speaker_roles_in_four_languages(text, roles):

@@ -68,6 +68,7 @@ def test_clock_times_before_or_after_the_speaker():
         ("Agent Maria: hi\nCustomer (Juan): hello", ["agent", "customer"]),
         ("客服小王：您好\n顾客：你好", ["agent", "customer"]),
         ("Customer Service: Hello\nCustomer: Hi", ["agent", "customer"]),
+        ("客户经理李明：您好\n客户：你好", ["agent", "customer"]),
         ("Atención al cliente: Hola\nCliente: Hola", ["agent", "customer"]),
         ("Служба поддержки: Добрый день\nКлиент: Здравствуйте", ["agent", "customer"]),
     ],

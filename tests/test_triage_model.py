@@ -221,3 +221,23 @@ def test_review_threshold_on_a_known_case():
     assert tune_review_threshold(confidence, correct, 0.8) == pytest.approx(0.6)
     assert tune_review_threshold(confidence, np.ones(6), 0.8) == 0.0
     assert tune_review_threshold(confidence, np.zeros(6), 0.8) == 1.0
+
+
+def test_card_lists_each_dataset_with_its_licence():
+    from triage.card import render_model_card
+
+    info = {
+        "model_version": "linear-x",
+        "training_data": {
+            "datasets": [
+                {"name": "complaints", "rows": 1826, "licence": "mixed, see CARD.md",
+                 "files": ["complaints/train.jsonl"]},
+                {"name": "goemotions_en", "rows": 5000, "licence": "Apache-2.0"},
+            ],
+            "dev": {"name": "complaints", "rows": 392},
+        },
+    }  # fmt: skip
+    card = render_model_card(info)
+    assert "| complaints | 1826 | mixed, see CARD.md | complaints/train.jsonl |" in card
+    assert "| goemotions_en | 5000 | Apache-2.0 |" in card
+    assert '"dev"' in card

@@ -13,15 +13,23 @@ def _fmt(value: object) -> str:
 
 
 def _training_data_lines(data: object) -> list[str]:
-    if isinstance(data, Mapping) and isinstance(data.get("sources"), list):
-        data = data["sources"]
+    """A table when the data info is a list of sources (or holds one), else the JSON as is."""
+    extra: dict = {}
+    if isinstance(data, Mapping):
+        key = next((k for k in ("datasets", "sources") if isinstance(data.get(k), list)), None)
+        if key:
+            extra = {k: v for k, v in data.items() if k != key}
+            data = data[key]
     if isinstance(data, list) and all(isinstance(d, Mapping) for d in data):
         lines = ["| data | records | licence | notes |", "|---|---|---|---|"]
         for d in data:
             name = d.get("name") or d.get("source") or d.get("path") or "?"
             licence = d.get("licence") or d.get("license") or "not stated"
-            notes = d.get("notes") or d.get("mapping") or d.get("split") or ""
-            lines.append(f"| {name} | {d.get('records', '?')} | {licence} | {notes} |")
+            records = d.get("records", d.get("rows", "?"))
+            notes = d.get("notes") or d.get("mapping") or ", ".join(d.get("files") or []) or ""
+            lines.append(f"| {name} | {records} | {licence} | {notes} |")
+        if extra:
+            lines += ["", "```json", json.dumps(extra, indent=2, ensure_ascii=False), "```"]
         return lines
     return ["```json", json.dumps(data, indent=2, ensure_ascii=False), "```"]
 

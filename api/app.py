@@ -89,7 +89,31 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
         )
     app.add_middleware(RequestLogMiddleware, enabled=settings.access_log)
+    app.openapi = _openapi_with_labels(app)
     return app
+
+
+def _openapi_with_labels(app: FastAPI):
+    """The schema names the served model's labels, so a client sees which corrections are
+    valid (they change when the model does, hence built after the model is loaded)."""
+    base = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = base()
+        triage_service = getattr(app.state, "triage", None)
+        labels = triage_service.labels() if triage_service is not None else {}
+        feedback = schema["components"]["schemas"].get("FeedbackRequest", {})
+        properties = feedback.get("properties", {})
+        for head in ("cause", "department"):
+            if labels.get(head) and head in properties:
+                properties[head]["enum"] = labels[head]
+        if labels.get("emotions") and "emotions" in properties:
+            properties["emotions"]["items"] = {"type": "string", "enum": labels["emotions"]}
+        return schema
+
+    return openapi
 
 
 def app_from_env() -> FastAPI:

@@ -97,6 +97,11 @@ async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONR
         return error_response(
             request, exc.status_code, exc.code, exc.message, exc.field, headers=exc.headers
         )
+    if exc.status_code == 400:
+        # FastAPI's only 400: a body it could not decode at all (not UTF-8, truncated).
+        return error_response(
+            request, 422, "malformed_json", "the request body is not valid UTF-8 JSON"
+        )
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     return error_response(request, exc.status_code, code, str(exc.detail), headers=exc.headers)
 

@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from fastapi import Query
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 TRANSCRIPT_FORMATS = ("text", "json", "jsonl", "vtt", "srt", "csv")
 TranscriptFormat = Literal["text", "json", "jsonl", "vtt", "srt", "csv"]
+
+
+def _iso_datetime_only(value: object) -> object:
+    """Pydantic would read "0.5" as a Unix time; a date range must be written as a date."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+    raise ValueError("expected an ISO 8601 date-time such as 2026-11-30T08:00:00Z")
+
+
+_IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime_only)]
+Since = Annotated[
+    _IsoDateTime | None, Query(description="Created at or after (ISO 8601; UTC when no offset).")
+]
+Until = Annotated[_IsoDateTime | None, Query(description="Created before (ISO 8601).")]
 
 
 class _Request(BaseModel):
@@ -116,11 +136,20 @@ class TranscriptIn(_Request):
 class CoachRequest(_Request):
     """Either `transcript` (structured turns) or `text` in one of the transcript `format`s."""
 
-    transcript: TranscriptIn | None = None
-    text: str | None = Field(None, min_length=1, description="A raw transcript.")
-    format: TranscriptFormat | None = Field(
-        None, description="Format of `text`; detected when left out."
+    # Absent, not null: the schema's oneOf says which combinations are valid.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["transcript"], "not": {"required": ["format"]}},
+                {"required": ["text"]},
+            ]
+        },
     )
+
+    transcript: TranscriptIn = Field(None, description="The call as structured turns.")
+    text: str = Field(None, min_length=1, description="A raw transcript.")
+    format: TranscriptFormat = Field(None, description="Format of `text`; detected when left out.")
     lang: str | None = Field(None, max_length=20)
     id: str | None = Field(None, max_length=200)
     script: str | None = Field(
@@ -179,9 +208,21 @@ class CoachBatchResponse(BaseModel):
 class FeedbackRequest(_Request):
     """The desk's true labels; send the heads you are correcting (at least one)."""
 
-    cause: str | None = Field(None, min_length=1, max_length=100)
-    department: str | None = Field(None, min_length=1, max_length=100)
-    emotions: list[str] | None = Field(None, description="[] means calm.")
+    # Absent, not null: the schema's anyOf says at least one head is needed.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["cause"]},
+                {"required": ["department"]},
+                {"required": ["emotions"]},
+            ]
+        },
+    )
+
+    cause: str = Field(None, min_length=1, max_length=100)
+    department: str = Field(None, min_length=1, max_length=100)
+    emotions: list[str] = Field(None, description="[] means calm.")
     author: str | None = Field(None, max_length=200)
     note: str | None = Field(None, max_length=5000)
 

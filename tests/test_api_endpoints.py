@@ -314,3 +314,17 @@ def test_coach_with_the_follow_up_script(client):
     assert "unknown call script" in unknown.json()["error"]["message"]
     sneaky = client.post("/v1/coach", json={"transcript": TRANSCRIPT, "script": "../../etc"})
     assert sneaky.status_code == 422 and sneaky.json()["error"]["field"] == "script"
+
+
+def test_openapi_names_the_served_labels(client):
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["FeedbackRequest"]
+    labels = client.get("/v1/models").json()["triage"]["labels"]
+    assert schema["properties"]["cause"]["enum"] == labels["cause"]
+    assert schema["properties"]["emotions"]["items"]["enum"] == labels["emotions"]
+
+
+def test_undecodable_body_is_422(client):
+    response = client.post(
+        "/v1/triage", content=b"\xff\xfe{", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422 and response.json()["error"]["code"] == "malformed_json"

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 
 from api.deps import get_store
-from api.schemas import StatsResponse, error_responses
+from api.schemas import Since, StatsResponse, Until, error_responses
 from api.store import TicketStore
 from api.store.repository import as_utc
 
@@ -23,8 +20,8 @@ router = APIRouter(prefix="/v1", tags=["stats"])
 )
 def stats(
     store: TicketStore = Depends(get_store),
-    since: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
-    until: Annotated[datetime | None, Query(description="created before (ISO 8601)")] = None,
+    since: Since = None,
+    until: Until = None,
 ) -> dict:
     since, until = as_utc(since), as_utc(until)
     return {"since": since, "until": until, **store.stats(since, until)}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -12,8 +11,10 @@ from api.errors import ApiError
 from api.schemas import (
     FeedbackRequest,
     FeedbackResponse,
+    Since,
     TicketDetail,
     TicketPage,
+    Until,
     error_responses,
 )
 from api.services import TriageService
@@ -23,6 +24,7 @@ from api.store.tables import Feedback, Ticket
 
 router = APIRouter(prefix="/v1", tags=["tickets"])
 MAX_PAGE = 500
+MAX_OFFSET = 2**31 - 1
 TicketId = Annotated[str, Path(min_length=1, max_length=32, description="The stored ticket id.")]
 
 
@@ -131,10 +133,10 @@ def list_tickets(
     emotion: Annotated[str | None, Query(max_length=50, description="'calm' = none")] = None,
     needs_review: bool | None = None,
     lang: Annotated[str | None, Query(max_length=8)] = None,
-    since: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
-    until: Annotated[datetime | None, Query(description="created before (ISO 8601)")] = None,
+    since: Since = None,
+    until: Until = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict:
     filters = TicketFilters(
         department=department,

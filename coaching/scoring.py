@@ -8,7 +8,8 @@ long call and a short call comparable (one slip in 60 turns costs less than one 
 exponential keeps very bad calls apart instead of flooring them all at 0. Transcript-level
 findings (a missing follow-up script step) count like any other. Examples with 20 agent turns:
 no finding 100; one error 86.1; one warning 92.8; four errors 54.9; ten errors 22.3.
-A transcript without agent turns scores 100 (nothing to fault).
+score() gives 100 for no turns and no findings; the Checker itself refuses a transcript without
+agent turns.
 """
 
 from __future__ import annotations

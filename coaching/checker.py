@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from calmdesk.errors import InputError
 from calmdesk.langid import detect_language, normalize_lang_code
 from coaching.config import CoachConfig, is_silenced, silenced_rules
-from coaching.engine import RuleEngine, RuleMatch, matchable_text
+from coaching.engine import RuleEngine, RuleMatch, matchable_text, shipped_engine
 from coaching.findings import CheckResult, Finding
 from coaching.rulebook import CATEGORIES, RuleBook
 from coaching.scoring import score
@@ -102,6 +102,10 @@ class Checker:
 
     def _engine(self, lang: str) -> RuleEngine:
         engine = self._engines.get(lang)
+        if engine is None and not (
+            self._config.disable or self._config.severity or self._config.rulebooks
+        ):
+            engine = self._engines[lang] = shipped_engine(lang)  # compiled once per process
         if engine is None:
             book = RuleBook.load(lang, self._config.rulebooks)
             rules = [

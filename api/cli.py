@@ -29,6 +29,7 @@ def serve(
 ) -> None:
     """Start the HTTP API (OpenAPI docs at /docs). Settings: see docs/api.md."""
     import uvicorn
+    from sqlalchemy.engine import make_url
 
     from api.settings import ApiSettings
     from api.store import create_store_engine, run_migrations
@@ -48,6 +49,11 @@ def serve(
     engine = create_store_engine(settings.database_url)
     run_migrations(engine)
     engine.dispose()
+    typer.echo(
+        f"calmdesk API on http://{host}:{port} (docs at /docs), {workers} worker(s), "
+        f"database {make_url(settings.database_url).render_as_string(hide_password=True)}",
+        err=True,
+    )
     uvicorn.run(
         "api.app:app_from_env",
         factory=True,

@@ -143,3 +143,24 @@ def test_real_command_prints_a_clear_error(trained_triage_model, tmp_path):
     assert failed.returncode == 2
     assert "error:" in failed.stderr and "bad.jsonl line 2: not valid JSON" in failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+def test_train_on_a_split_folder_tunes_on_its_dev(small_complaints_path, tmp_path):
+    lines = small_complaints_path.read_text(encoding="utf-8").splitlines()
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "train.jsonl").write_text("\n".join(lines[i] for i in range(120) if i % 5) + "\n")
+    (folder / "dev.jsonl").write_text("\n".join(lines[i] for i in range(120) if not i % 5) + "\n")
+    (folder / "test.jsonl").write_text(lines[0] + "\n")
+    result = invoke("train", "--data", folder, "--out", tmp_path / "m")
+    assert result.exit_code == 0, result.output
+    assert "test split" in result.output and "not used for training" in result.output
+    info = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert info["data"]["n_train"] == 96 and info["data"]["n_dev"] == 24
+    assert info["metrics"]["source"] == "dev (24 records)"
+
+
+def test_backend_auto_is_the_per_language_backend(small_complaints_path, tmp_path):
+    result = invoke("train", "--data", small_complaints_path, "--out", tmp_path / "m",
+                    "--backend", "auto")  # fmt: skip
+    assert "--backend auto" in str(result.exception) and "--base-model" in str(result.exception)

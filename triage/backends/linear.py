@@ -19,7 +19,12 @@ from sklearn.linear_model import LogisticRegression
 
 from calmdesk.errors import InputError
 from triage.backends.base import MULTI_LABEL_HEADS, SINGLE_LABEL_HEADS
-from triage.features import style_feature_names, style_features, word_tokens_text
+from triage.features import (
+    CharNgramTfidf,
+    style_feature_names,
+    style_features,
+    word_tokens_text,
+)
 
 STATE_FILE = "linear.skops"
 PARAMS_FILE = "linear.json"
@@ -59,7 +64,7 @@ class LinearBackend(BaseEstimator):
 
     def __init__(
         self,
-        word_ngram_range: tuple[int, int] = (1, 2),
+        word_ngram_range: tuple[int, int] = (1, 1),
         char_ngram_range: tuple[int, int] = (2, 5),
         word_max_features: int = 60000,
         char_max_features: int = 120000,
@@ -84,40 +89,43 @@ class LinearBackend(BaseEstimator):
         self.max_iter = max_iter
 
     # ------------------------------------------------------------------ features
-    def _new_vectorizers(self, n_texts: int) -> tuple[TfidfVectorizer, TfidfVectorizer]:
+    def _new_vectorizers(self, n_texts: int) -> tuple[TfidfVectorizer | None, CharNgramTfidf]:
         # min_df above the corpus size would leave an empty vocabulary on tiny data sets.
         min_df = self.min_df if n_texts >= 10 * self.min_df else 1
-        word = TfidfVectorizer(
-            lowercase=False,
-            token_pattern=r"\S+",
-            ngram_range=tuple(self.word_ngram_range),
-            max_features=self.word_max_features,
-            min_df=min_df,
-            sublinear_tf=True,
-            dtype=np.float32,
+        word = (
+            None
+            if not self.word_max_features
+            else TfidfVectorizer(
+                lowercase=False,
+                token_pattern=r"\S+",
+                ngram_range=tuple(self.word_ngram_range),
+                max_features=self.word_max_features,
+                min_df=min_df,
+                sublinear_tf=True,
+                dtype=np.float32,
+            )
         )
-        char = TfidfVectorizer(
-            lowercase=True,
-            analyzer="char_wb",
+        char = CharNgramTfidf(
             ngram_range=tuple(self.char_ngram_range),
             max_features=self.char_max_features,
             min_df=min_df,
-            sublinear_tf=True,
-            dtype=np.float32,
         )
         return word, char
 
     def _features(self, texts: Sequence[str], langs: Sequence[str], fit: bool = False):
-        token_texts = [word_tokens_text(t, lang) for t, lang in zip(texts, langs, strict=True)]
         style = sp.csr_matrix(style_features(texts, langs) * np.float32(self.style_weight))
         if fit:
             self.word_vectorizer_, self.char_vectorizer_ = self._new_vectorizers(len(texts))
-            words = self.word_vectorizer_.fit_transform(token_texts)
-            chars = self.char_vectorizer_.fit_transform(texts)
-        else:
-            words = self.word_vectorizer_.transform(token_texts)
-            chars = self.char_vectorizer_.transform(texts)
-        return sp.hstack([words, chars, style], format="csr", dtype=np.float32)
+        blocks = []
+        if self.word_vectorizer_ is not None:
+            tokens = [word_tokens_text(t, lang) for t, lang in zip(texts, langs, strict=True)]
+            vectorize = (
+                self.word_vectorizer_.fit_transform if fit else self.word_vectorizer_.transform
+            )
+            blocks.append(vectorize(tokens))
+        vectorize = self.char_vectorizer_.fit_transform if fit else self.char_vectorizer_.transform
+        blocks += [vectorize(texts), style]
+        return sp.hstack(blocks, format="csr", dtype=np.float32)
 
     # ------------------------------------------------------------------ fit
     def _classifier(self, C: float, class_weight: str | None) -> LogisticRegression:
@@ -228,7 +236,8 @@ class LinearBackend(BaseEstimator):
         directory.mkdir(parents=True, exist_ok=True)
         state = {
             "word_vectorizer": self.word_vectorizer_,
-            "char_vectorizer": self.char_vectorizer_,
+            "char_params": self.char_vectorizer_.get_params(),
+            "char_state": self.char_vectorizer_.get_state(),
             "heads": self.heads_,
         }
         sio.dump(state, directory / STATE_FILE, compression=8)  # zipfile.ZIP_DEFLATED
@@ -271,7 +280,9 @@ class LinearBackend(BaseEstimator):
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["params"].items()}
         backend = cls(**params)
         backend.word_vectorizer_ = state["word_vectorizer"]
-        backend.char_vectorizer_ = state["char_vectorizer"]
+        backend.char_vectorizer_ = CharNgramTfidf(**state["char_params"]).set_state(
+            state["char_state"]
+        )
         backend.heads_ = state["heads"]
         backend.classes_ = {h: list(c) for h, c in meta["classes"].items()}
         backend.n_features_ = meta["n_features"]

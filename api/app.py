@@ -41,7 +41,9 @@ def _load_state(app: FastAPI, settings: ApiSettings) -> None:
     app.state.store = TicketStore(engine)
     app.state.triage = TriageService(settings.triage_model_dir).load()
     app.state.coach = CoachService().load()
-    app.state.batcher = TriageBatcher(app.state.triage, app.state.store).start()
+    app.state.batcher = TriageBatcher(
+        app.state.triage, app.state.store, log_text=settings.log_text
+    ).start()
     log.info(
         "service ready",
         extra={

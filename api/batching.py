@@ -39,10 +39,17 @@ class TriageJob:
 
 
 class TriageBatcher:
-    def __init__(self, triage: TriageService, store: TicketStore, max_items: int = 256):
+    def __init__(
+        self,
+        triage: TriageService,
+        store: TicketStore,
+        max_items: int = 256,
+        log_text: bool = False,
+    ):
         self.triage = triage
         self.store = store
         self.max_items = max_items
+        self.log_text = log_text  # CALMDESK_LOG_TEXT: complaint text in the log, off by default
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="triage-batcher", daemon=True)
 
@@ -140,6 +147,9 @@ class TriageBatcher:
                 for item, result, tid in zip(items, results, ticket_ids, strict=True)
             ]
         )
+        if self.log_text:
+            for item, tid in zip(items, ticket_ids, strict=True):
+                log.info("triaged", extra={"ticket_id": tid, "text": item.text})
         answers = [
             {**result, "model_version": version, "ticket_id": tid}
             for result, tid in zip(results, ticket_ids, strict=True)

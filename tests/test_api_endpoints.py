@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -328,3 +329,21 @@ def test_undecodable_body_is_422(client):
         "/v1/triage", content=b"\xff\xfe{", headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 422 and response.json()["error"]["code"] == "malformed_json"
+
+
+def test_complaint_text_is_logged_only_when_enabled(trained_triage_model, tmp_path, capsys):
+    settings = ApiSettings(
+        database_url=f"sqlite:///{tmp_path / 'log.db'}",
+        triage_model_dir=trained_triage_model,
+        log_text=True,
+    )
+    with TestClient(create_app(settings)) as logged:
+        ticket = _triage(logged, "My parcel 4711 never arrived")["ticket_id"]
+    lines = [
+        json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")
+    ]
+    assert {
+        "msg": "triaged",
+        "ticket_id": ticket,
+        "text": "My parcel 4711 never arrived",
+    }.items() <= next(line for line in lines if line.get("msg") == "triaged").items()

@@ -183,3 +183,23 @@ def test_style_cues_per_language():
     assert feats[2]["cue_regulator"] == 1.0 and feats[2]["repeated_words"] > 0
     assert feats[3]["cue_court"] == 1.0 and feats[3]["held_letters"] > 0
     assert feats[4]["cue_court"] == 0.0 and feats[4]["cue_count"] == 0.0
+
+
+def test_public_emotion_rows_do_not_teach_that_noisy_is_absent():
+    texts, langs, targets = _data()
+    # emotion-only rows (no cause/department) that look loud but carry no `noisy` label.
+    loud = ["WHY WOULD ANYONE DO THAT!!!", "I HATE MONDAYS!!!", "NO WAY!!! SO ANGRY"] * 3
+    texts += loud
+    langs += ["en"] * len(loud)
+    targets["cause"] = [*targets["cause"], *[None] * len(loud)]
+    targets["department"] = [*targets["department"], *[None] * len(loud)]
+    targets["emotions"] = [*targets["emotions"], *[["angry"]] * len(loud)]
+    scoped = LinearBackend().fit(texts, langs, targets)
+    unscoped = LinearBackend(complaint_only_emotions=()).fit(texts, langs, targets)
+    # scoped, noisy learns from the 13 complaint rows only, where shouting means noisy.
+    noisy = scoped.classes_["emotions"].index("noisy")
+    shout = (["STOP CHARGING ME!!! I WANT A MANAGER NOW!!!"], ["en"])
+    assert (
+        scoped.predict_proba(*shout)["emotions"][0, noisy]
+        > unscoped.predict_proba(*shout)["emotions"][0, noisy]
+    )

@@ -118,7 +118,16 @@ def default_sources() -> dict[str, float | None]:
 
 # ---------------------------------------------------------------------------- reading files
 def _read_file(root: Path, spec: dict, mapping: Mapping) -> pd.DataFrame:
-    path = root / spec["path"]
+    """One file, or every file a glob pattern (`fold*.json`) matches, as one table."""
+    if any(ch in spec["path"] for ch in "*?["):
+        paths = sorted(root.glob(spec["path"]))
+        if not paths:
+            raise InputError(f"mapping {mapping.name}: no data file matches {root / spec['path']}")
+        return pd.concat([_read_one(path, spec, mapping) for path in paths], ignore_index=True)
+    return _read_one(root / spec["path"], spec, mapping)
+
+
+def _read_one(path: Path, spec: dict, mapping: Mapping) -> pd.DataFrame:
     if not path.is_file():
         raise InputError(f"mapping {mapping.name}: data file {path} not found")
     fmt = spec.get("format") or path.suffix.lstrip(".")
@@ -193,8 +202,9 @@ def _targets(labels: list[str], mapping: Mapping) -> dict[str, Any] | None:
             if mapping.unmapped == "drop" and labels:
                 return None
         return {"cause": None, "department": None, "emotions": emotions}
-    for source_label in labels:  # the first mapped label of a row decides
-        if source_label in mapping.label_map:
+    present = set(labels)
+    for source_label in mapping.label_map:  # the first entry of label_map the row carries wins
+        if source_label in present:
             targets = mapping.label_map[source_label] or {}
             if not targets:
                 return None

@@ -75,6 +75,7 @@ class LinearBackend(BaseEstimator):
         class_weight: str | None = "balanced",
         emotion_class_weight: str | None = "balanced",
         max_iter: int = 2000,
+        complaint_only_emotions: tuple[str, ...] = ("noisy",),
     ) -> None:
         self.word_ngram_range = word_ngram_range
         self.char_ngram_range = char_ngram_range
@@ -87,6 +88,7 @@ class LinearBackend(BaseEstimator):
         self.class_weight = class_weight
         self.emotion_class_weight = emotion_class_weight
         self.max_iter = max_iter
+        self.complaint_only_emotions = complaint_only_emotions
 
     # ------------------------------------------------------------------ features
     def _new_vectorizers(self, n_texts: int) -> tuple[TfidfVectorizer | None, CharNgramTfidf]:
@@ -158,9 +160,14 @@ class LinearBackend(BaseEstimator):
         for head in SINGLE_LABEL_HEADS:
             if head in targets:
                 self._fit_single(head, X, targets[head], sample_weight)
+        # records that carry every head are complaint records; public emotion sets (which never
+        # label e.g. `noisy`) carry only emotions and must not teach that such a label is absent.
+        complete = np.array(
+            [all(targets[h][i] is not None for h in targets) for i in range(n)], dtype=bool
+        )
         for head in MULTI_LABEL_HEADS:
             if head in targets:
-                self._fit_multi(head, X, targets[head], sample_weight)
+                self._fit_multi(head, X, targets[head], sample_weight, complete)
         if not self.classes_:
             raise InputError(f"no head to train: targets name none of {SINGLE_LABEL_HEADS}")
         self.n_features_ = X.shape[1]
@@ -180,22 +187,27 @@ class LinearBackend(BaseEstimator):
         self.classes_[head] = [str(c) for c in clf.classes_]
         self.heads_[head] = clf
 
-    def _fit_multi(self, head: str, X, values: Sequence, sample_weight: np.ndarray) -> None:
+    def _fit_multi(
+        self, head: str, X, values: Sequence, sample_weight: np.ndarray, complete: np.ndarray
+    ) -> None:
         rows = np.array([v is not None for v in values])
         if not rows.any():
             raise InputError(f"head {head!r}: every training target is None")
         label_sets = [set(v) for v, keep in zip(values, rows, strict=True) if keep]
         classes = sorted(set().union(*label_sets))
-        X_head, w_head = X[rows], sample_weight[rows]
+        X_head, w_head, complete_head = X[rows], sample_weight[rows], complete[rows]
         per_label: dict[str, LogisticRegression | float] = {}
         for label in classes:
             y = np.array([label in s for s in label_sets], dtype=int)
+            X_label, w_label = X_head, w_head
+            if label in self.complaint_only_emotions and complete_head.any():
+                y, X_label, w_label = y[complete_head], X_head[complete_head], w_head[complete_head]
             if y.min() == y.max():
                 # every kept record has it (or none has): nothing to separate.
                 per_label[label] = float(y[0])
                 continue
             clf = self._classifier(self.emotion_C, self.emotion_class_weight)
-            clf.fit(X_head, y, sample_weight=w_head)
+            clf.fit(X_label, y, sample_weight=w_label)
             _shrink(clf)
             per_label[label] = clf
         self.classes_[head] = classes

@@ -1,4 +1,4 @@
-"""Matching: all rules of a language compiled once into one spaCy `Matcher` plus regexes.
+"""Matching: all rules of a language compiled once (spaCy `Matcher`s plus regexes).
 
 The patterns see a same-length copy of the turn (straight apostrophes, ASCII letters and
 digits, 'ё' as 'е', simplified Chinese), so every offset found is an offset in the original
@@ -172,7 +172,7 @@ class RuleEngine:
 
 
 _LITERAL_ATTRS = ("LOWER", "ORTH", "TEXT", "LEMMA", "NORM")
-_RANGE_OP = re.compile(r"^\\{(\\d*),(\\d*)\\}$")
+_RANGE_OP = re.compile(r"^\{(\d*),(\d*)\}$")
 
 
 class _TokenRule:

@@ -152,6 +152,18 @@ def test_bounded_repeat_limits_the_window():
     assert not engine.match_text("sorry a b c but")
 
 
+def test_bounded_repeats_become_wildcards_with_a_length_limit():
+    # spaCy expands {0,10} into ten optional tokens (slow); the engine uses `*` plus a length check.
+    tokens, max_len = engine_module._unbounded(
+        [{"LOWER": "a"}, {"OP": "{0,2}"}, {"LOWER": "b", "OP": "?"}]
+    )
+    assert tokens[1] == {"OP": "*"} and max_len == 4
+    assert engine_module._unbounded([{"LOWER": "a"}, {"OP": "*"}]) == (
+        [{"LOWER": "a"}, {"OP": "*"}],
+        None,
+    )
+
+
 def test_empty_text_has_no_matches():
     assert match_text("", "en") == []
 

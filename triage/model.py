@@ -108,9 +108,9 @@ class TriageModel:
         n = len(texts)
         if langs is not None and len(langs) != n:
             raise InputError(f"{n} texts but {len(langs)} languages")
-        ids = [str(i) for i in range(n)] if ids is None else [str(i) for i in ids]
-        if len(ids) != n:
+        if ids is not None and len(ids) != n:
             raise InputError(f"{n} texts but {len(ids)} ids")
+        ids = [str(i) if ids is None or ids[i] is None else str(ids[i]) for i in range(n)]
         if errors not in ("raise", "item"):
             raise InputError(f"errors must be 'raise' or 'item', got {errors!r}")
         features, out_langs, scripts, lang_errors = self.prepare(texts, langs)

@@ -188,7 +188,7 @@ def _checked(records: Sequence[Mapping] | None, role: str) -> list[dict]:
             lang = normalize_lang_code(lang) if lang else detect_language(text)
         except UnsupportedLanguageError as exc:
             raise UnsupportedLanguageError(f"{where}: {exc}", exc.detected) from exc
-        out.append({**record, "id": str(record.get("id", f"{role}-{i}")), "lang": lang})
+        out.append({**record, "id": str(record.get("id") or f"{role}-{i}"), "lang": lang})
     return out
 
 

@@ -92,6 +92,13 @@ def coach(
         help='Allow a phrase: findings inside it are dropped ("no problem"). Repeatable.',
         show_default=False,
     ),
+    rulebook: list[Path] = typer.Option(
+        [],
+        "--rulebook",
+        "-r",
+        help="Add your own rulebook file (same YAML schema as coaching/rules/*.yaml). Repeatable.",
+        show_default=False,
+    ),
     script: str | None = typer.Option(
         None,
         "--script",
@@ -160,7 +167,7 @@ def coach(
     transcripts = load_transcripts(
         source, format=normalize_format(input_format), lang=lang, speakers=names or None
     )
-    checker = _checker(lang, config, disable, severity, allow, script)
+    checker = _checker(lang, config, disable, severity, allow, rulebook, script)
     items = _check_all(checker, transcripts)
     _write(items, report_format, output)
     if agent_summary is not None:
@@ -192,13 +199,16 @@ def _checker(
     disable: list[str],
     severity: list[str],
     allow: list[str],
+    rulebooks: list[Path],
     script: str | None,
 ):
     """The Checker with the config file (if any) and the command-line overrides on top."""
     from coaching.checker import Checker
     from coaching.config import CoachConfig
 
-    config = CoachConfig.load(config_path, disable=disable, severity=severity, allow=allow)
+    config = CoachConfig.load(
+        config_path, disable=disable, severity=severity, rulebooks=rulebooks, allow=allow
+    )
     return Checker(lang=lang, config=config, script=script)
 
 

@@ -220,3 +220,28 @@ def test_output_file_for_each_format(run, tmp_path, fmt):
     _ok(run(str(FIXTURES / "olga_ru_followup.srt"), "-f", fmt, "-o", str(out)))
     written = out.read_text(encoding="utf-8")
     assert "olga_ru_followup" in written and "\x1b[" not in written
+
+
+def test_rulebook_option_adds_a_user_rulebook(run, tmp_path):
+    house = tmp_path / "house.yaml"
+    house.write_text(
+        "lang: en\nrules:\n"
+        "  - id: en.dismissive.house_policy\n"
+        "    category: dismissive\n"
+        "    severity: warning\n"
+        '    message: {en: "Quoting policy back tells the customer they do not matter."}\n'
+        '    suggestion: "Explain what the policy protects and what you can do."\n'
+        '    patterns: [[{LOWER: "policy"}, {LOWER: "is"}, {LOWER: "policy"}]]\n'
+        "    exceptions: []\n"
+        '    examples: {match: ["Policy is policy."], no_match: ["Our policy protects you."]}\n',
+        encoding="utf-8",
+    )
+    call = tmp_path / "call.txt"
+    call.write_text("Customer: Why?\nAgent: Sorry, policy is policy.\n", encoding="utf-8")
+    without = run(str(call), "--format", "json")
+    assert without.returncode == 0, without.stderr
+    assert "en.dismissive.house_policy" not in without.stdout
+    done = run(str(call), "--format", "json", "--rulebook", str(house))
+    assert done.returncode == 0, done.stderr
+    rule_ids = [f["rule_id"] for f in json.loads(done.stdout)["findings"]]
+    assert "en.dismissive.house_policy" in rule_ids

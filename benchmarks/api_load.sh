@@ -36,11 +36,23 @@ curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null || echo "note: /readyz is no
 
 URL="http://127.0.0.1:$PORT"
 echo "# calmdesk API load: $WORKERS workers, ${DURATION}s per run, model $(basename "$MODEL"), $(getconf _NPROCESSORS_ONLN) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+TICK=$(getconf CLK_TCK)
+server_cpu_ticks() {  # user+system CPU of the server's master and workers so far
+  local total=0 pid
+  for pid in $SERVER $(pgrep -P "$SERVER" || true); do
+    total=$(( total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0) ))
+  done
+  echo "$total"
+}
 run() {  # endpoint script concurrency
   local threads=$(( $3 < 2 ? 1 : 2 ))
-  local line
+  local line before after requests
+  before=$(server_cpu_ticks)
   line=$(wrk -t"$threads" -c"$3" -d"${DURATION}s" --timeout 10s -s "benchmarks/$2" "$URL" | grep '^RESULT')
-  echo "$1 c=$3 ${line#RESULT }"
+  after=$(server_cpu_ticks)
+  requests=$(echo "$line" | sed -E 's/.*requests=([0-9]+).*/\1/')
+  # Server CPU per request: what the throughput would be on dedicated cores, whatever else runs.
+  echo "$1 c=$3 ${line#RESULT } server_cpu_ms_per_request=$(awk -v t=$(( after - before )) -v n="$requests" -v k="$TICK" 'BEGIN {printf "%.2f", n ? t * 1000 / k / n : 0}')"
 }
 for c in $CONCURRENCY; do run "POST /v1/triage" api_triage.lua "$c"; done
 for c in $COACH_CONCURRENCY; do run "POST /v1/coach (40 turns)" api_coach.lua "$c"; done

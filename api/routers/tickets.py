@@ -97,6 +97,7 @@ def _check_labels(body: FeedbackRequest, labels: dict[str, list[str]]) -> None:
     response_model=FeedbackResponse,
     status_code=201,
     summary="Store the desk's true cause/department/emotions for a ticket",
+    operation_id="add_feedback",
     responses=error_responses(401, 404, 413, 422),
 )
 def add_feedback(
@@ -161,6 +162,7 @@ def list_tickets(
     "/tickets/{ticket_id}",
     response_model=TicketDetail,
     summary="One ticket with its whole correction history",
+    operation_id="get_ticket",
     responses=error_responses(401, 404),
 )
 def get_ticket(ticket_id: TicketId, store: TicketStore = Depends(get_store)) -> dict:

@@ -17,6 +17,22 @@ from api.schemas import (
 from api.settings import ApiSettings
 
 router = APIRouter(prefix="/v1", tags=["triage"])
+# OpenAPI links: a client (or a contract tester) can follow a new ticket to its feedback.
+TICKET_LINKS = {
+    200: {
+        "description": "The triage result and the stored ticket's id",
+        "links": {
+            "GetTicket": {
+                "operationId": "get_ticket",
+                "parameters": {"ticket_id": "$response.body#/ticket_id"},
+            },
+            "AddFeedback": {
+                "operationId": "add_feedback",
+                "parameters": {"ticket_id": "$response.body#/ticket_id"},
+            },
+        },
+    }
+}
 
 
 # The CPU work runs on the batcher's thread; these coroutines only wait for it.
@@ -24,7 +40,8 @@ router = APIRouter(prefix="/v1", tags=["triage"])
     "/triage",
     response_model=TriageResult,
     summary="Triage one complaint and store it as a ticket",
-    responses=error_responses(401, 413, 422, 503),
+    operation_id="triage",
+    responses={**TICKET_LINKS, **error_responses(401, 413, 422, 503)},
 )
 async def triage_one(
     request: TriageRequest,

@@ -33,7 +33,7 @@ def server(tmp_path, trained_triage_model):
         env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # generous: CI machines can be slow to import torch
     while True:
         try:
             if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:

@@ -213,6 +213,10 @@ class CharNgramTfidf:
         self.idf_ = (np.log((1 + n) / (1 + df)) + 1).astype(np.float32)
         return self._weigh(len(texts), rows, buckets, counts)
 
+    def fit(self, texts: Sequence[str]) -> CharNgramTfidf:
+        self.fit_transform(texts)
+        return self
+
     def transform(self, texts: Sequence[str]):
         return self._weigh(len(texts), *self._counts(texts))
 

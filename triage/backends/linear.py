@@ -76,6 +76,7 @@ class LinearBackend(BaseEstimator):
         emotion_class_weight: str | None = "balanced",
         max_iter: int = 2000,
         complaint_only_emotions: tuple[str, ...] = ("noisy",),
+        vocabulary_from: str = "routing_rows",
     ) -> None:
         self.word_ngram_range = word_ngram_range
         self.char_ngram_range = char_ngram_range
@@ -89,6 +90,7 @@ class LinearBackend(BaseEstimator):
         self.emotion_class_weight = emotion_class_weight
         self.max_iter = max_iter
         self.complaint_only_emotions = complaint_only_emotions
+        self.vocabulary_from = vocabulary_from
 
     # ------------------------------------------------------------------ features
     def _new_vectorizers(self, n_texts: int) -> tuple[TfidfVectorizer | None, CharNgramTfidf]:
@@ -114,20 +116,45 @@ class LinearBackend(BaseEstimator):
         )
         return word, char
 
-    def _features(self, texts: Sequence[str], langs: Sequence[str], fit: bool = False):
+    def _features(self, texts: Sequence[str], langs: Sequence[str], fit_rows=None):
+        """The feature matrix; with `fit_rows` (a boolean mask) the vectorizers first learn
+        their vocabulary and idf from those rows."""
         style = sp.csr_matrix(style_features(texts, langs) * np.float32(self.style_weight))
-        if fit:
-            self.word_vectorizer_, self.char_vectorizer_ = self._new_vectorizers(len(texts))
+        if fit_rows is not None:
+            self.word_vectorizer_, self.char_vectorizer_ = self._new_vectorizers(
+                int(fit_rows.sum())
+            )
         blocks = []
         if self.word_vectorizer_ is not None:
             tokens = [word_tokens_text(t, lang) for t, lang in zip(texts, langs, strict=True)]
-            vectorize = (
-                self.word_vectorizer_.fit_transform if fit else self.word_vectorizer_.transform
-            )
-            blocks.append(vectorize(tokens))
-        vectorize = self.char_vectorizer_.fit_transform if fit else self.char_vectorizer_.transform
-        blocks += [vectorize(texts), style]
+            if fit_rows is not None:
+                self.word_vectorizer_.fit(
+                    [t for t, keep in zip(tokens, fit_rows, strict=True) if keep]
+                )
+            blocks.append(self.word_vectorizer_.transform(tokens))
+        if fit_rows is not None:
+            self.char_vectorizer_.fit([t for t, keep in zip(texts, fit_rows, strict=True) if keep])
+        blocks += [self.char_vectorizer_.transform(texts), style]
         return sp.hstack(blocks, format="csr", dtype=np.float32)
+
+    def _vocabulary_rows(self, targets: dict[str, Sequence], n: int) -> np.ndarray:
+        """Rows whose texts define the vocabulary and idf.
+
+        "routing_rows": records with a cause or department target (complaints and ticket
+        sets), so tens of thousands of social-media emotion texts do not crowd the complaint
+        vocabulary out of `max_features`; "all": every record.
+        """
+        if self.vocabulary_from == "all":
+            return np.ones(n, dtype=bool)
+        if self.vocabulary_from != "routing_rows":
+            raise InputError(
+                f"vocabulary_from must be 'routing_rows' or 'all', got {self.vocabulary_from!r}"
+            )
+        heads = [h for h in SINGLE_LABEL_HEADS if h in targets]
+        rows = np.array(
+            [any(targets[h][i] is not None for h in heads) for i in range(n)], dtype=bool
+        )
+        return rows if rows.any() else np.ones(n, dtype=bool)
 
     # ------------------------------------------------------------------ fit
     def _classifier(self, C: float, class_weight: str | None) -> LogisticRegression:
@@ -154,7 +181,7 @@ class LinearBackend(BaseEstimator):
         if sample_weight.shape != (n,):
             raise InputError(f"{n} training texts but {sample_weight.shape[0]} sample weights")
 
-        X = self._features(texts, langs, fit=True)
+        X = self._features(texts, langs, fit_rows=self._vocabulary_rows(targets, n))
         self.classes_ = {}
         self.heads_ = {}
         for head in SINGLE_LABEL_HEADS:

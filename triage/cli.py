@@ -267,6 +267,8 @@ def train_command(
             raise InputError("--base-model is for --backend transformer or auto")
         params["base_model"] = base_model
     label_set = Taxonomy.from_yaml(taxonomy) if taxonomy else None
+    if label_set is None and default_data:
+        label_set = Taxonomy.default()  # the default set is labelled by GUIDELINES.md
     columns = {
         "text_column": text_column,
         "lang_column": lang_column,

@@ -173,8 +173,11 @@ def retrain_model(plan: RetrainPlan) -> RetrainReport:
                     f"is not in the old model's taxonomy"
                 )
     backend = plan.backend or old.info.get("backend", "linear")
+    # Thresholds are tuned on the dev data, as `calmdesk train` does when data has a dev split,
+    # so the new model is tuned the way the old one was and the comparison is like for like.
     new = train_model(
         records,
+        dev_records=dev,
         backend=backend,
         taxonomy=taxonomy,
         data_info={"sources": _sources(records, old.info), "retrained_from": old.version},

@@ -241,3 +241,20 @@ def test_card_lists_each_dataset_with_its_licence():
     assert "| complaints | 1826 | mixed, see CARD.md | complaints/train.jsonl |" in card
     assert "| goemotions_en | 5000 | Apache-2.0 |" in card
     assert '"dev"' in card
+
+
+def test_large_batches_are_split_without_changing_results(model, monkeypatch):
+    texts = [
+        "I was charged twice!",
+        "El pedido llegó tarde",
+        "请问怎么充值",
+        "Как пополнить карту?",
+    ]
+    whole = model.predict(texts)
+    calls = []
+    original = model.backend.predict_proba
+    monkeypatch.setattr(
+        model.backend, "predict_proba", lambda t, lang: calls.append(len(t)) or original(t, lang)
+    )
+    assert model.predict(texts, batch_size=3) == whole
+    assert calls == [3, 1]

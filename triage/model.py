@@ -95,8 +95,9 @@ class TriageModel:
         langs: Sequence[str | None] | None = None,
         ids: Sequence[str] | None = None,
         errors: Literal["raise", "item"] = "raise",
+        batch_size: int = 1024,
     ) -> list[dict]:
-        """One result per text, in order, from one backend call.
+        """One result per text, in order; the backend is called once per `batch_size` texts.
 
         An empty text always raises InputError. A text in an unsupported language raises
         UnsupportedLanguageError with errors="raise"; with errors="item" its result is
@@ -111,6 +112,8 @@ class TriageModel:
         if ids is not None and len(ids) != n:
             raise InputError(f"{n} texts but {len(ids)} ids")
         ids = [str(i) if ids is None or ids[i] is None else str(ids[i]) for i in range(n)]
+        if batch_size < 1:
+            raise InputError(f"batch_size must be at least 1, got {batch_size}")
         if errors not in ("raise", "item"):
             raise InputError(f"errors must be 'raise' or 'item', got {errors!r}")
         features, out_langs, scripts, lang_errors = self.prepare(texts, langs)
@@ -121,18 +124,20 @@ class TriageModel:
             raise UnsupportedLanguageError(f"{where}{lang_errors[i]}", out_langs[i])
         ok = [i for i in range(n) if not lang_errors[i]]
         results: list[dict | None] = [None] * n
-        if ok:
-            ok_langs = [out_langs[i] for i in ok]
-            probas = self.backend.predict_proba([features[i] for i in ok], ok_langs)
+        # One backend call per chunk: the feature matrix of a huge batch would not fit in memory.
+        for start in range(0, len(ok), batch_size):
+            chunk = ok[start : start + batch_size]
+            chunk_langs = [out_langs[i] for i in chunk]
+            probas = self.backend.predict_proba([features[i] for i in chunk], chunk_langs)
             built = build_results(
                 probas,
                 self.classes,
                 self.thresholds,
-                [ids[i] for i in ok],
-                ok_langs,
-                [scripts[i] for i in ok],
+                [ids[i] for i in chunk],
+                chunk_langs,
+                [scripts[i] for i in chunk],
             )
-            for i, result in zip(ok, built, strict=True):
+            for i, result in zip(chunk, built, strict=True):
                 results[i] = result
         for i in failed:
             results[i] = {"id": ids[i], "lang": out_langs[i], "error": lang_errors[i]}

@@ -15,7 +15,7 @@ import typer
 
 from calmdesk.errors import InputError
 
-_BATCH = 512
+_BATCH = 1024
 # Names a user types -> names registered in triage.backends.base.BACKENDS.
 BACKEND_ALIASES = {"auto": "per_language"}
 _PROGRESS_FROM = 2000  # inputs shorter than this finish before a bar is worth drawing

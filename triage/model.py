@@ -27,7 +27,7 @@ CARD_FILE = "README.md"
 BACKEND_DIR = "backend"
 # The first characters tell the language as well as the whole text, at a fraction of the cost
 # (py3langid walks every byte; complaints run to thousands of characters).
-LANGID_CHARS = 300
+LANGID_CHARS = 200
 
 
 class TriageModel:

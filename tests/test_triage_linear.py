@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import skops.io as sio
 from sklearn.base import clone
 
 from calmdesk.errors import InputError
@@ -144,6 +145,14 @@ def test_load_rejects_missing_or_corrupt_files(fitted, tmp_path):
     (tmp_path / "linear.skops").write_bytes(b"not a zip file")
     with pytest.raises(InputError, match="not a readable skops file"):
         LinearBackend.load(tmp_path)
+    # a state file holding a type outside the trusted list is refused, never instantiated.
+    sio.dump({"heads": Sneaky()}, tmp_path / "linear.skops")
+    with pytest.raises(InputError, match="untrusted types"):
+        LinearBackend.load(tmp_path)
+
+
+class Sneaky:
+    """A type no saved linear backend holds."""
 
 
 def test_bad_inputs_give_clear_errors(fitted):

@@ -16,6 +16,7 @@ import skops.io as sio
 from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from skops.io.exceptions import UntrustedTypesFoundException
 
 from calmdesk.errors import InputError
 from triage.backends.base import MULTI_LABEL_HEADS, SINGLE_LABEL_HEADS
@@ -309,13 +310,12 @@ class LinearBackend(BaseEstimator):
                 f"this calmdesk reads {FORMAT_VERSION}"
             )
         try:
-            untrusted = sio.get_untrusted_types(file=state_path)
+            # skops trusts its safe defaults plus this explicit list and refuses anything else.
+            state = sio.load(state_path, trusted=TRUSTED_TYPES)
+        except UntrustedTypesFoundException as exc:
+            raise InputError(f"{state_path}: refuses to load untrusted types ({exc})") from exc
         except Exception as exc:  # a truncated or foreign file: say which
             raise InputError(f"{state_path}: not a readable skops file ({exc})") from exc
-        unexpected = sorted(set(untrusted) - set(TRUSTED_TYPES))
-        if unexpected:
-            raise InputError(f"{state_path}: refuses to load untrusted types {unexpected}")
-        state = sio.load(state_path, trusted=untrusted)
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["params"].items()}
         backend = cls(**params)
         backend.word_vectorizer_ = state["word_vectorizer"]

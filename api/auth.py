@@ -27,7 +27,7 @@ def key_matches(presented: str, digests: tuple[str, ...]) -> bool:
     return matched
 
 
-def require_api_key(
+async def require_api_key(
     request: Request,
     bearer: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
     api_key: str | None = Security(api_key_scheme),

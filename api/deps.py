@@ -1,4 +1,8 @@
-"""Dependencies: what an endpoint needs, taken from the app state that `lifespan` filled."""
+"""Dependencies: what an endpoint needs, taken from the app state that `lifespan` filled.
+
+They are `async def` on purpose: FastAPI runs a plain `def` dependency in the threadpool, and
+that thread hop per dependency cost more than the model call under load.
+"""
 
 from __future__ import annotations
 
@@ -10,21 +14,21 @@ from api.settings import ApiSettings
 from api.store import TicketStore
 
 
-def get_settings(request: Request) -> ApiSettings:
+async def get_settings(request: Request) -> ApiSettings:
     return request.app.state.settings
 
 
-def get_store(request: Request) -> TicketStore:
+async def get_store(request: Request) -> TicketStore:
     return request.app.state.store
 
 
-def get_triage(request: Request) -> TriageService:
+async def get_triage(request: Request) -> TriageService:
     return request.app.state.triage
 
 
-def get_coach(request: Request) -> CoachService:
+async def get_coach(request: Request) -> CoachService:
     return request.app.state.coach
 
 
-def get_batcher(request: Request) -> TriageBatcher:
+async def get_batcher(request: Request) -> TriageBatcher:
     return request.app.state.batcher

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+import numpy as np
+
 from calmdesk.errors import InputError, UnsupportedLanguageError
 
 SUPPORTED = ("en", "es", "zh", "ru")
@@ -42,14 +44,27 @@ def normalize_lang_code(lang: str) -> str:
     return code
 
 
-@lru_cache(maxsize=2)
-def _identifier(restricted: bool = False):
+@lru_cache(maxsize=1)
+def _identifier():
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    if restricted:
-        identifier.set_languages(["en", "es"])
-    return identifier
+    classes = list(identifier.nb_classes)
+    latin_columns = np.array([classes.index("en"), classes.index("es")])
+    return identifier, latin_columns
+
+
+def _rank_latin(text: str) -> tuple[str, float, str]:
+    """(best language overall, its probability, the better of en/es) from one model pass.
+
+    Naive Bayes scores per class do not depend on which classes compete, so the en/es winner
+    of the full ranking is what a model restricted to en/es would answer.
+    """
+    identifier, latin_columns = _identifier()
+    scores = identifier._decide(text)
+    best = int(scores.argmax())
+    latin_best = ("en", "es")[int(scores[latin_columns].argmax())]
+    return identifier.nb_classes[best], float(scores[best]), latin_best
 
 
 def detect_language(text: str) -> str:
@@ -86,7 +101,7 @@ def detect_language(text: str) -> str:
         raise UnsupportedLanguageError(
             "could not detect a language (no letters in the text); pass --lang", None
         )
-    best_lang, best_p = _identifier().classify(text)
+    best_lang, best_p, latin_best = _rank_latin(text)
     confident = best_p >= _REFUSE_CONFIDENCE and latin >= _MIN_LETTERS_TO_REFUSE
     if best_lang not in SUPPORTED and confident:
         raise UnsupportedLanguageError(
@@ -94,7 +109,7 @@ def detect_language(text: str) -> str:
             f"(supported: {', '.join(SUPPORTED)}); pass --lang to force one",
             best_lang,
         )
-    return _identifier(restricted=True).classify(text)[0]
+    return latin_best
 
 
 def resolve_language(text: str, lang: str | None = None) -> str:

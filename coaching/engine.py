@@ -2,9 +2,10 @@
 
 The patterns see a same-length copy of the turn (straight apostrophes, ASCII letters and
 digits, 'ё' as 'е', simplified Chinese), so every offset found is an offset in the original
-text. Tokens get lower-case lemmas from the language's lemmatizer through a word cache: the
-pipeline's own lemmatizer component is far slower (pymorphy3 on every token) and leaves
-capitalised words un-lemmatised ("Puedo", "Можем").
+text. Tokens get lower-case lemmas through a word cache: the pipeline's own lemmatizer component
+is far slower (pymorphy3 on every token) and leaves capitalised words un-lemmatised ("Puedo",
+"Можем"). For lookup-table languages the table is pruned to the lemmas the patterns name
+(`coaching.lemmas`), which keeps the matches and cuts the start-up time and memory.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy
 
 from calmdesk.langid import normalize_lang_code
 from calmdesk.text import blank_pipeline, to_simplified
+from coaching.lemmas import import_spacy, pattern_lemmas, pruned_lookup
 from coaching.rulebook import RegexPattern, Rule, RuleBook, TokenPattern
 
 # One-to-one character replacements, so offsets survive: typographic apostrophes and quotes,
@@ -36,6 +38,9 @@ _TABLES = {
 }
 _DEFAULT_TABLE = str.maketrans(_SAME_LENGTH)
 _LEMMA_CACHE_MAX = 200_000
+# Languages whose lemmas come from a spacy-lookups-data table (calmdesk.text.blank_pipeline);
+# Russian uses pymorphy3 through the pipeline, Chinese has no lemmas.
+_LOOKUP_LANGS = frozenset({"en", "es"})
 
 
 def matchable_text(text: str, lang: str) -> str:
@@ -84,8 +89,16 @@ class RuleEngine:
             for p in (*r.patterns, *r.exceptions)
             if isinstance(p, TokenPattern)
         ]
-        self._uses_lemmas = any("LEMMA" in spec for p in token_patterns for spec in p.tokens)
-        self._nlp = blank_pipeline(self.lang, lemmas=self._uses_lemmas) if token_patterns else None
+        specs = [spec for p in token_patterns for spec in p.tokens]
+        self._uses_lemmas = any("LEMMA" in spec for spec in specs)
+        self._lookup: dict[str, str] | None = None  # pruned lemma table (lookup languages)
+        self._nlp = None
+        if token_patterns:
+            import_spacy()
+            by_table = self._uses_lemmas and self.lang in _LOOKUP_LANGS
+            self._nlp = blank_pipeline(self.lang, lemmas=self._uses_lemmas and not by_table)
+            if by_table:
+                self._lookup = pruned_lookup(self.lang, pattern_lemmas(specs))
         self._token_rules: list[_TokenRule] = []
         self._regexes: list[tuple[int, RegexPattern, bool]] = []
         for ri, rule in enumerate(self.rules):
@@ -164,6 +177,8 @@ class RuleEngine:
         return lemma
 
     def _lemmatize(self, word: str) -> str:
+        if self._lookup is not None:  # same rule as spaCy's lookup lemmatizer
+            return (self._lookup.get(word, word) or word).lower()
         from spacy.tokens import Doc
 
         lemmatizer = self._nlp.get_pipe("lemmatizer")

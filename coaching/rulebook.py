@@ -22,6 +22,8 @@ from calmdesk.langid import SUPPORTED, normalize_lang_code
 from coaching.findings import SEVERITIES, Severity
 
 RULES_DIR = Path(__file__).with_name("rules")
+# libyaml's loader reads a rulebook 20x faster than the pure-Python one (same safe subset).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # The categories a rule may belong to, with what they mean (shown in docs and reports).
 CATEGORIES: dict[str, str] = {
@@ -138,7 +140,7 @@ def read_rulebook_file(path: str | Path) -> tuple[str, list[Rule]]:
     if not path.is_file():
         raise InputError(f"rulebook {path}: no such file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise InputError(f"rulebook {path}: not valid YAML ({exc})") from None
     return parse_rulebook(data, str(path))
@@ -304,7 +306,13 @@ def _parse_tokens(raw: list[dict], lang: str, where: str) -> TokenPattern:
 
 @lru_cache(maxsize=len(SUPPORTED))
 def _validation_matcher(lang: str):
-    import spacy
+    from coaching.lemmas import import_spacy
+
+    spacy = import_spacy()
     from spacy.matcher import Matcher
 
-    return Matcher(spacy.blank("xx" if lang == "zh" else lang).vocab, validate=True)
+    if lang == "zh":  # Chinese rules are regexes; jieba is not worth loading to check tokens
+        return Matcher(spacy.blank("xx").vocab, validate=True)
+    from calmdesk.text import blank_pipeline
+
+    return Matcher(blank_pipeline(lang).vocab, validate=True)  # the engine's vocab, built once

@@ -1,8 +1,9 @@
 """The models the service holds, loaded once at start-up, and the input checks around them.
 
-Endpoints call these from the threadpool (they are CPU-bound); nothing here touches the event
-loop. A model that fails to load leaves the service up (health, stats, tickets still answer)
-with the reason reported by /readyz and /v1/models, and its endpoints answer 503.
+Triage runs on the batching thread (`api.batching`), coaching in FastAPI's threadpool: both are
+CPU-bound, and nothing here touches the event loop. A model that fails to load leaves the
+service up (health, stats, tickets still answer) with the reason reported by /readyz and
+/v1/models, and its endpoints answer 503.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from calmdesk.errors import InputError, UnsupportedLanguageError
 from calmdesk.langid import normalize_lang_code, resolve_language
 
 log = logging.getLogger("calmdesk.api")
-HEADS = ("cause", "department", "emotions")
 WARM_UP_TEXTS = {
     "en": "My order arrived broken.",
     "es": "Mi pedido llegó roto.",

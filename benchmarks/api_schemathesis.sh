@@ -21,8 +21,10 @@ for _ in $(seq 1 240); do
   sleep 0.5
 done
 set +e
-st run "http://127.0.0.1:$PORT/openapi.json" --checks all --max-examples "$MAX_EXAMPLES" \
-  -H "Authorization: Bearer $KEY" --generation-deterministic --no-color "$@"
+# Run from the scratch folder: schemathesis keeps its example database in ./.schemathesis.
+(cd "$WORK" && st run "http://127.0.0.1:$PORT/openapi.json" --checks all \
+  --max-examples "$MAX_EXAMPLES" -H "Authorization: Bearer $KEY" --generation-deterministic \
+  --no-color "$@")
 status=$?
 set -e
 echo "# 5xx answers logged by the server: $(grep -c '"status": 5' "$WORK/server.log" || true)"

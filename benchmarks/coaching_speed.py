@@ -1,11 +1,15 @@
 """Agent turns per second through the whole coaching checker, on one core, and a 1-hour call.
 
     OMP_NUM_THREADS=1 python benchmarks/coaching_speed.py [--turns 600] [--repeat 5]
+    OMP_NUM_THREADS=1 python benchmarks/coaching_speed.py --startup    # fresh-process start-up
 
 The "1-hour call" is 600 agent turns (plus as many customer turns) drawn from the dev set's
 utterances, one in four holding a banned expression, as in a poor but realistic call. The first
 check of each language (rule compilation, lemma cache warm-up) is timed separately. Wall time
 and CPU time are both printed: on a shared machine wall time includes waiting for the CPU.
+`--startup` runs `calmdesk coach` on one shipped transcript per language in fresh processes
+(the first with an empty lemma cache, then with the cache warm) and prints wall time, CPU time
+and peak memory: what a user waits for on a single command.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import json
 import os
 import random
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -47,11 +53,52 @@ def hour_long_call(lang: str, n_agent_turns: int, seed: int = 0) -> Transcript:
     return Transcript(turns=turns, id=f"hour-{lang}", lang=lang)
 
 
+STARTUP_FILES = {
+    "en": "ana_en_followup.txt",
+    "es": "luis_es_followup.txt",
+    "zh": "wang_zh_followup.vtt",
+    "ru": "olga_ru_followup.srt",
+}
+
+
+def startup(runs: int) -> None:
+    """`calmdesk coach FILE` in fresh processes: cold lemma cache first, then warm."""
+    transcripts = ROOT / "tests" / "fixtures" / "coaching" / "transcripts"
+    print(f"{'lang':<5}{'cache':<7}{'wall s':>8}{'cpu s':>8}{'peak MiB':>10}")
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "CALMDESK_CACHE_DIR": cache, "OMP_NUM_THREADS": "1"}
+        for lang, name in STARTUP_FILES.items():
+            for run in range(runs):
+                code = (
+                    "import resource, sys, time; t = time.perf_counter(); "
+                    "from calmdesk.cli import main\n"
+                    "try: main(['coach', sys.argv[1]])\n"
+                    "except SystemExit: pass\n"
+                    "u = resource.getrusage(resource.RUSAGE_SELF)\n"
+                    "print(time.perf_counter() - t, u.ru_utime + u.ru_stime, u.ru_maxrss, "
+                    "file=sys.stderr)"
+                )
+                done = subprocess.run(
+                    [sys.executable, "-c", code, str(transcripts / name)],
+                    env=env, capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                wall, cpu, rss = done.stderr.split()[-3:]
+                print(
+                    f"{lang:<5}{'cold' if run == 0 else 'warm':<7}{float(wall):>8.2f}"
+                    f"{float(cpu):>8.2f}{int(rss) / 1024:>10.0f}"
+                )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=600, help="agent turns in the call")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--startup", action="store_true", help="time fresh-process start-up")
+    parser.add_argument("--runs", type=int, default=2, help="processes per language (startup)")
     args = parser.parse_args()
+    if args.startup:
+        startup(args.runs)
+        return
     try:
         import torch
 

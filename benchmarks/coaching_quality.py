@@ -85,7 +85,7 @@ def print_table(split: str, results: dict[str, dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    splits = ("all", "dev", "heldout", "fresh", *(f"fresh{i}" for i in range(2, 10)))
+    splits = ("all", "dev", "heldout", "fresh", *(f"fresh{i}" for i in range(2, 11)))
     parser.add_argument("--split", choices=splits, action="append")
     parser.add_argument("--lang", choices=LANGS, action="append")
     parser.add_argument("--show-errors", action="store_true")

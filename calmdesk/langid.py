@@ -31,6 +31,8 @@ _UKRAINIAN_ONLY = re.compile(r"[іїєґІЇЄҐ]")
 # Below this many letters a statistical guess is noise; we fall back to the best supported one.
 _MIN_LETTERS_TO_REFUSE = 15
 _REFUSE_CONFIDENCE = 0.90
+# The same words serve the CLI and the API, so name both ways of forcing a language.
+_FORCE_HINT = 'set the language explicitly (--lang xx; "lang": "xx" in the API) to force one'
 
 
 def normalize_lang_code(lang: str) -> str:
@@ -78,12 +80,12 @@ def detect_language(text: str) -> str:
     latin = len(_LATIN.findall(text))
     if kana > 0 and kana >= han * 0.1:
         raise UnsupportedLanguageError(
-            "the text looks Japanese, which calmdesk does not support; pass --lang to force one",
+            "the text looks Japanese, which calmdesk does not support; " + _FORCE_HINT,
             "ja",
         )
     if hangul > max(han, cyr, latin):
         raise UnsupportedLanguageError(
-            "the text looks Korean, which calmdesk does not support; pass --lang to force one",
+            "the text looks Korean, which calmdesk does not support; " + _FORCE_HINT,
             "ko",
         )
     if han and han >= max(cyr, latin) * 0.3:
@@ -92,21 +94,21 @@ def detect_language(text: str) -> str:
         if _UKRAINIAN_ONLY.search(text) and len(_UKRAINIAN_ONLY.findall(text)) >= 2:
             raise UnsupportedLanguageError(
                 "the text looks Ukrainian, which calmdesk does not support; "
-                "pass --lang ru to treat it as Russian",
+                'set the language to ru (--lang ru; "lang": "ru" in the API) to read it as Russian',
                 "uk",
             )
         return "ru"
     if latin == 0:
         # Digits, emoji or punctuation only: nothing to go on.
         raise UnsupportedLanguageError(
-            "could not detect a language (no letters in the text); pass --lang", None
+            "could not detect a language (no letters in the text); " + _FORCE_HINT, None
         )
     best_lang, best_p, latin_best = _rank_latin(text)
     confident = best_p >= _REFUSE_CONFIDENCE and latin >= _MIN_LETTERS_TO_REFUSE
     if best_lang not in SUPPORTED and confident:
         raise UnsupportedLanguageError(
             f"the text looks like {best_lang!r}, which calmdesk does not support "
-            f"(supported: {', '.join(SUPPORTED)}); pass --lang to force one",
+            f"(supported: {', '.join(SUPPORTED)}); " + _FORCE_HINT,
             best_lang,
         )
     return latin_best

@@ -5,7 +5,7 @@
 
 Reads the hand-written dev sets in tests/fixtures/coaching/devset_<lang>.jsonl (rows: text,
 expected, category, split). Splits: `dev` and `heldout` were written before any rule (every third
-row held out); `fresh`, `fresh2`, `fresh3` were each written after a round of rule writing, run
+row held out); `fresh`, `fresh2` … `fresh10` were each written after a round of rule writing, run
 once as an unseen check, and only then used to widen the rules (docs/coaching-rules.md keeps
 the first-run figures). Per category, recall counts the rows labelled with that category that
 were flagged (by any rule); precision counts the rows flagged by a rule of that category that

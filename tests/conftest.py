@@ -1,11 +1,13 @@
-"""Test-wide settings: never reach a model hub, never read ../shared."""
+"""Test-wide settings: never reach a model hub, never read ../shared, never write to ~."""
 
 import os
+import tempfile
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ["CALMDESK_CACHE_DIR"] = tempfile.mkdtemp(prefix="calmdesk-test-cache-")
 
 from pathlib import Path
 

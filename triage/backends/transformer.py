@@ -400,7 +400,6 @@ class TransformerBackend(BaseEstimator):
         self._set_threads()
         self.device_ = resolve_device(self.device)
         torch.manual_seed(self.seed)
-        np.random.seed(self.seed)
 
         self.tokenizer_, encoder = load_pretrained(str(self.base_model))
         self.classes_ = self._classes(targets)

@@ -6,7 +6,7 @@
 Trained models are saved under --work (for `transformer_speed.py`). Everything goes through
 `triage.training.train_model` and `triage.evaluate.evaluate`, as `calmdesk train/evaluate` do.
 
-    nice python benchmarks/transformer_complaints.py --epochs 4 --threads 2 > complaints.log
+    nice python benchmarks/transformer_complaints.py --freeze-embeddings > complaints.log
 """
 
 from __future__ import annotations
@@ -66,11 +66,11 @@ def run(name, train, dev, test, backend, params, work: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=8e-5)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--lr", type=float, default=1.5e-4)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--freeze-embeddings", action="store_true", help="faster on CPU")
     parser.add_argument("--work", type=Path, default=Path("/tmp/calmdesk-transformer-bench"))
     parser.add_argument("--only", choices=("english", "all"), default=None)

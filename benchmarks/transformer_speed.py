@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument(
         "--lang", default="en", help="score texts of this language ('all': every one)"
     )
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
 

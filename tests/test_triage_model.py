@@ -173,6 +173,27 @@ def test_cross_validation_when_no_dev(keyword_backend):
     assert trained.info["metrics"]["n"] == 12
 
 
+def test_cv_tuning_pools_train_and_dev_and_holds_out_only_fully_labelled(keyword_backend):
+    rows = records()
+    public = [{"id": f"pub-{i}", "lang": "en", "text": f"so cross {i}!", "emotions": ["angry"]}
+              for i in range(5)]  # fmt: skip
+    trained = train_model(rows[:8] + public, rows[8:], backend="keyword", tuning="cv", cv_folds=2)
+    assert trained.backend.seen_ == 17  # the kept model saw train + dev
+    assert trained.info["metrics"]["source"] == "2-fold cross-validation on 12 train+dev records"
+    assert trained.info["metrics"]["n"] == 12  # the emotion-only rows trained, never tuned
+    assert trained.info["data"]["n_train"] == 13 and trained.info["data"]["n_dev"] == 4
+
+
+def test_dev_tuning_is_explicit(keyword_backend):
+    trained = train_model(records()[:8], records()[8:], backend="keyword", tuning="dev")
+    assert trained.info["metrics"]["source"] == "dev (4 records)"
+    assert trained.backend.seen_ == 8
+    with pytest.raises(InputError, match=r"tuning='dev' needs dev records"):
+        train_model(records(), backend="keyword", tuning="dev")
+    with pytest.raises(InputError, match=r"tuning must be 'auto', 'cv', 'dev' or 'holdout'"):
+        train_model(records(), backend="keyword", tuning="dev-ish")
+
+
 def test_holdout_for_slow_backends_when_no_dev(keyword_backend):
     trained = train_model(records(), backend="keyword")  # not linear: auto means hold-out
     assert "hold-out (2 records)" in trained.info["metrics"]["source"]

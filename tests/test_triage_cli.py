@@ -145,7 +145,7 @@ def test_real_command_prints_a_clear_error(trained_triage_model, tmp_path):
     assert "Traceback" not in failed.stderr
 
 
-def test_train_on_a_split_folder_tunes_on_its_dev(small_complaints_path, tmp_path):
+def test_train_on_a_split_folder_keeps_dev_out_of_the_weights(small_complaints_path, tmp_path):
     lines = small_complaints_path.read_text(encoding="utf-8").splitlines()
     folder = tmp_path / "data"
     folder.mkdir()
@@ -157,7 +157,9 @@ def test_train_on_a_split_folder_tunes_on_its_dev(small_complaints_path, tmp_pat
     assert "test split" in result.output and "not used for training" in result.output
     info = json.loads((tmp_path / "m" / "model.json").read_text())
     assert info["data"]["n_train"] == 96 and info["data"]["n_dev"] == 24
-    assert info["metrics"]["source"] == "dev (24 records)"
+    # linear: thresholds from out-of-fold predictions over train+dev (triage.training, "cv")
+    assert info["metrics"]["source"].startswith("5-fold cross")
+    assert "120 train+dev records" in info["metrics"]["source"]
 
 
 def test_backend_auto_is_the_per_language_backend(small_complaints_path, tmp_path):

@@ -202,6 +202,9 @@ def test_transformer_through_the_model_wrapper(tiny_encoder, small_complaints_pa
               "device": "cpu", "num_threads": 1}  # fmt: skip
     model = train_model(records[::2], records[1::2], backend="transformer", backend_params=params)
     model.save(tmp_path / "model")
+    info = json.loads((tmp_path / "model" / "model.json").read_text(encoding="utf-8"))
+    assert info["backend_info"]["base_model"] == str(tiny_encoder)
+    assert "## Backend details" in (tmp_path / "model" / "README.md").read_text(encoding="utf-8")
     loaded = TriageModel.load(tmp_path / "model")
     assert isinstance(loaded.backend, TransformerBackend)
     results = loaded.predict(["I was charged twice for one order", "la app no funciona"])
@@ -248,3 +251,17 @@ def test_calmdesk_train_with_an_unreachable_base_model(small_complaints_path, tm
     err = capsys.readouterr().err
     assert "--base-model no-such-org/no-such is neither a local directory" in err
     assert "Traceback" not in err
+
+
+def test_model_card_shows_the_per_language_choice_and_its_dev_scores():
+    from triage.card import render_model_card
+
+    choice = {
+        "by_language": {"en": "transformer", "es": "linear"},
+        "fallback": "linear",
+        "dev_macro_f1": {"en": {"linear": 0.47, "transformer": 0.5}, "es": {"linear": 0.53}},
+    }
+    card = render_model_card({"backend": "per_language", "backend_info": {"choice": choice}})
+    assert "| en | transformer | linear 0.470, transformer 0.500 |" in card
+    assert "| es | linear | linear 0.530 |" in card
+    assert "Other languages: linear." in card

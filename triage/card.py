@@ -62,6 +62,31 @@ def _metric_lines(metrics: Mapping) -> list[str]:
     return lines
 
 
+def _backend_lines(backend_info: Mapping | None) -> list[str]:
+    """The backend's own facts: the per-language choice with its dev scores, epoch history."""
+    if not backend_info:
+        return []
+    lines = ["## Backend details", ""]
+    choice = backend_info.get("choice")
+    if choice:
+        lines += [
+            "Backend chosen per language on dev (mean macro-F1 over the heads):",
+            "",
+            "| language | chosen | dev scores |",
+            "|---|---|---|",
+        ]
+        scores = choice.get("dev_macro_f1") or {}
+        for lang, name in sorted((choice.get("by_language") or {}).items()):
+            per = scores.get(lang) or {}
+            shown = ", ".join(f"{k} {_fmt(v) if v is not None else '-'}" for k, v in per.items())
+            lines.append(f"| {lang} | {name} | {shown} |")
+        lines += ["", f"Other languages: {choice.get('fallback', '?')}.", ""]
+    rest = {k: v for k, v in backend_info.items() if k != "choice"}
+    if rest:
+        lines += ["```json", json.dumps(rest, indent=2, ensure_ascii=False, default=str), "```", ""]
+    return lines
+
+
 def render_model_card(info: Mapping) -> str:
     """Markdown card: training data with licences, metrics, thresholds, intended use, limits."""
     taxonomy = info.get("taxonomy", {})
@@ -104,6 +129,7 @@ def render_model_card(info: Mapping) -> str:
         "",
         *_metric_lines(info.get("metrics") or {}),
         "",
+        *_backend_lines(info.get("backend_info")),
         "## Thresholds",
         "",
         "Emotion decision thresholds (an emotion is reported when its probability reaches its "

@@ -297,7 +297,7 @@ def train_command(
         dev_records = load_records(dev, **columns)
     typer.echo(
         f"training a {backend} model on {len(train)} records"
-        + (f", tuning on {len(dev_records)} dev records" if dev_records else "")
+        + (f" ({len(dev_records)} dev records kept out of the weights)" if dev_records else "")
         + " ...",
         err=True,
     )

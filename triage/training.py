@@ -130,6 +130,8 @@ def train_model(
     info = _model_info(
         backend, params, taxonomy, thresholds, records, dev, data_info, fitted.classes_
     )
+    if hasattr(fitted, "card_info"):  # e.g. the per-language choice and its dev scores
+        info["backend_info"] = fitted.card_info()
     model = TriageModel(fitted, taxonomy, thresholds, info)
     predictions = _results_without_scripts(tune_probas, fitted.classes_, thresholds, tune_records)
     info["metrics"] = {"source": source, **score(tune_records, predictions)}

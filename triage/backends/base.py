@@ -8,6 +8,7 @@ needs_review, emotion decisions, calming steps) is built from those probabilitie
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -81,3 +82,15 @@ def get_backend_class(name: str) -> type:
             f"triage backend {name!r} needs a module that is not installed: {exc.name}"
         ) from exc
     return getattr(module, class_name)
+
+
+def read_state_json(path: Path, format_version: int) -> dict:
+    """A backend's json state, refused with a clear error when corrupt or of another version."""
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(state, dict) or state.get("format_version") != format_version:
+        found = state.get("format_version") if isinstance(state, dict) else None
+        raise InputError(f"{path}: format_version {found!r}, this calmdesk reads {format_version}")
+    return state

@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from skops.io.exceptions import UntrustedTypesFoundException
 
 from calmdesk.errors import InputError
-from triage.backends.base import MULTI_LABEL_HEADS, SINGLE_LABEL_HEADS
+from triage.backends.base import MULTI_LABEL_HEADS, SINGLE_LABEL_HEADS, read_state_json
 from triage.features import (
     CharNgramTfidf,
     style_feature_names,
@@ -300,15 +300,7 @@ class LinearBackend(BaseEstimator):
         for path in (params_path, state_path):
             if not path.is_file():
                 raise InputError(f"{directory} is not a saved linear backend: {path.name} missing")
-        try:
-            meta = json.loads(params_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{params_path}: not valid JSON ({exc})") from exc
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise InputError(
-                f"{params_path}: format_version {meta.get('format_version')!r}, "
-                f"this calmdesk reads {FORMAT_VERSION}"
-            )
+        meta = read_state_json(params_path, FORMAT_VERSION)
         try:
             # skops trusts its safe defaults plus this explicit list and refuses anything else.
             state = sio.load(state_path, trusted=TRUSTED_TYPES)

@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from calmdesk.errors import InputError
-from triage.backends.base import HEADS, get_backend_class
+from triage.backends.base import HEADS, get_backend_class, read_state_json
 from triage.backends.transformer import dev_score
 
 STATE_FILE = "per_language.json"
@@ -246,15 +246,7 @@ class PerLanguageBackend(BaseEstimator):
         path = directory / STATE_FILE
         if not path.is_file():
             raise InputError(f"{directory} holds no per-language backend ({STATE_FILE} missing)")
-        try:
-            state = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: not valid JSON ({exc})") from exc
-        if state.get("format_version") != FORMAT_VERSION:
-            raise InputError(
-                f"{path}: format_version {state.get('format_version')!r}, this calmdesk reads "
-                f"{FORMAT_VERSION}"
-            )
+        state = read_state_json(path, FORMAT_VERSION)
         backend = cls(**state["params"])
         backend.classes_ = state["classes"]
         backend.choice_ = state["choice"]

@@ -160,6 +160,12 @@ def test_train_on_a_split_folder_keeps_dev_out_of_the_weights(small_complaints_p
     # linear: thresholds from out-of-fold predictions over train+dev (triage.training, "cv")
     assert info["metrics"]["source"].startswith("5-fold cross")
     assert "120 train+dev records" in info["metrics"]["source"]
+    assert info["data"]["fit_with_dev"] is False
+
+    refit = invoke("train", "--data", folder, "--out", tmp_path / "m2", "--fit-with-dev")
+    assert refit.exit_code == 0, refit.output
+    info = json.loads((tmp_path / "m2" / "model.json").read_text())
+    assert info["data"]["fit_with_dev"] is True
 
 
 def test_backend_auto_is_the_per_language_backend(small_complaints_path, tmp_path):

@@ -184,6 +184,20 @@ def test_cv_tuning_pools_train_and_dev_and_holds_out_only_fully_labelled(keyword
     assert trained.info["data"]["n_train"] == 13 and trained.info["data"]["n_dev"] == 4
 
 
+def test_fit_with_dev_lets_the_kept_weights_learn_from_dev(keyword_backend):
+    rows = records()
+    trained = train_model(
+        rows[:8], rows[8:], backend="keyword", tuning="cv", cv_folds=2, fit_with_dev=True
+    )
+    assert trained.backend.seen_ == 12  # train + dev
+    assert trained.info["data"]["fit_with_dev"] is True
+    assert trained.info["metrics"]["source"] == "2-fold cross-validation on 12 train+dev records"
+    with pytest.raises(InputError, match=r"fit_with_dev needs dev records and cross-valid"):
+        train_model(rows[:8], rows[8:], backend="keyword", tuning="dev", fit_with_dev=True)
+    with pytest.raises(InputError, match=r"fit_with_dev needs dev records"):
+        train_model(rows, backend="keyword", tuning="cv", cv_folds=2, fit_with_dev=True)
+
+
 def test_dev_tuning_is_explicit(keyword_backend):
     trained = train_model(records()[:8], records()[8:], backend="keyword", tuning="dev")
     assert trained.info["metrics"]["source"] == "dev (4 records)"

@@ -234,6 +234,13 @@ def train_command(
         "linear",
         help="linear (default), transformer, or auto (per language, the better of the two on dev).",
     ),
+    fit_with_dev: bool = typer.Option(
+        False,
+        "--fit-with-dev",
+        help="Linear backend: after the choices are made on cross-validated predictions, let "
+        "the shipped weights learn from the dev records too (the widest data; dev then no "
+        "longer measures this model). Used for the shipped default model.",
+    ),
     base_model: str | None = typer.Option(
         None, "--base-model", help="Transformer checkpoint: a local path or hub id."
     ),
@@ -297,7 +304,12 @@ def train_command(
         dev_records = load_records(dev, **columns)
     typer.echo(
         f"training a {backend} model on {len(train)} records"
-        + (f" ({len(dev_records)} dev records kept out of the weights)" if dev_records else "")
+        + (
+            f" ({len(dev_records)} dev records "
+            f"{'also fitted' if fit_with_dev else 'kept out of the weights'})"
+            if dev_records
+            else ""
+        )
         + " ...",
         err=True,
     )
@@ -308,6 +320,7 @@ def train_command(
         backend_params=params,
         taxonomy=label_set,
         data_info=data_info,
+        fit_with_dev=fit_with_dev,
     )
     model.save(out)
     metrics = model.info.get("metrics") or {}

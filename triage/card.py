@@ -118,7 +118,13 @@ def render_model_card(info: Mapping) -> str:
         "",
         "## Training data",
         "",
-        f"{data.get('n_train', '?')} training records, {data.get('n_dev', 0)} dev records.",
+        f"{data.get('n_train', '?')} training records, {data.get('n_dev', 0)} dev records"
+        + (
+            " (the weights learned from dev too, after every choice was made on "
+            "cross-validated predictions; the metrics below are those out-of-fold figures)."
+            if data.get("fit_with_dev")
+            else "."
+        ),
         "",
         *_training_data_lines(info.get("training_data")),
         "",

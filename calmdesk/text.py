@@ -42,6 +42,11 @@ def to_simplified(text: str) -> str:
     return converted
 
 
+def to_traditional(text: str) -> str:
+    """Simplified Chinese -> traditional, for output shown to a traditional-script customer."""
+    return _opencc("s2t").convert(text) if text else text
+
+
 def is_traditional(text: str) -> bool:
     """True when converting to simplified changes the Han characters of `text`."""
     return to_simplified(text) != text

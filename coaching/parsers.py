@@ -14,7 +14,6 @@ import json
 import logging
 import re
 import sys
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
@@ -25,6 +24,7 @@ import yaml
 
 from calmdesk.errors import InputError
 from calmdesk.langid import normalize_lang_code
+from calmdesk.text import normalize_text
 from coaching.transcript import Transcript, Turn
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ SpeakersArg = Mapping[str, Any] | str | Path | None
 
 
 def _speaker_key(name: str) -> str:
-    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", name)).strip().casefold()
+    return normalize_text(name).casefold()
 
 
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")

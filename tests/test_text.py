@@ -17,3 +17,10 @@ def test_tokenize_per_language():
     assert tokenize("No puedo ayudarle", "es") == ["no", "puedo", "ayudarle"]
     assert "客服" in tokenize("客服态度极差", "zh")
     assert tokenize("Не могу помочь", "ru") == ["не", "могу", "помочь"]
+
+
+def test_to_traditional_round_trips_simplified_text():
+    from calmdesk.text import to_traditional
+
+    assert to_traditional("客服态度极差") == "客服態度極差"
+    assert to_simplified(to_traditional("退款一直没到账")) == "退款一直没到账"

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from calmdesk.errors import InputError
+from calmdesk.text import to_traditional
 
 PLAYBOOK_DIR = Path(__file__).parent / "playbooks"
 CALM = "calm"
@@ -29,13 +30,10 @@ def load_playbook(lang: str, script: str | None = None) -> dict[str, dict]:
     if not isinstance(moods, dict) or CALM not in moods:
         raise InputError(f"{path}: expected 'moods:' with at least a {CALM!r} entry")
     if lang == "zh" and script == "traditional":
-        from opencc import OpenCC
-
-        s2t = OpenCC("s2t")
         moods = {
             mood: {
-                "steps": [s2t.convert(step) for step in entry.get("steps", [])],
-                "also": s2t.convert(entry.get("also") or ""),
+                "steps": [to_traditional(step) for step in entry.get("steps", [])],
+                "also": to_traditional(entry.get("also") or ""),
             }
             for mood, entry in moods.items()
         }

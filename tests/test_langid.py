@@ -37,3 +37,12 @@ def test_explicit_language_overrides_detection_and_is_validated():
     assert normalize_lang_code("zh-Hant") == "zh"
     with pytest.raises(UnsupportedLanguageError, match="unsupported language 'fr'"):
         normalize_lang_code("fr")
+
+
+def test_only_the_opening_of_a_long_text_is_read():
+    from calmdesk.langid import SAMPLE_CHARS
+
+    opening = "Me cobraron dos veces y nadie contesta el teléfono. "
+    tail = "Ma carte a été débitée deux fois et personne ne répond. " * 200
+    assert len(opening) < SAMPLE_CHARS < len(opening + tail)
+    assert detect_language(opening * 4 + tail) == "es"

@@ -25,9 +25,6 @@ FORMAT_VERSION = 1
 MODEL_FILE = "model.json"
 CARD_FILE = "README.md"
 BACKEND_DIR = "backend"
-# The first characters tell the language as well as the whole text, at a fraction of the cost
-# (py3langid walks every byte; complaints run to thousands of characters).
-LANGID_CHARS = 200
 
 
 class TriageModel:
@@ -67,11 +64,7 @@ class TriageModel:
                 raise InputError(f"text {i}: empty text, nothing to triage")
             try:
                 given = langs[i] if langs is not None else None
-                lang = (
-                    normalize_lang_code(given)
-                    if given
-                    else detect_language(normalized[:LANGID_CHARS])
-                )
+                lang = normalize_lang_code(given) if given else detect_language(normalized)
             except UnsupportedLanguageError as exc:
                 features.append(normalized)
                 out_langs.append(exc.detected)

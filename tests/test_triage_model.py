@@ -293,3 +293,13 @@ def test_large_batches_are_split_without_changing_results(model, monkeypatch):
     )
     assert model.predict(texts, batch_size=3) == whole
     assert calls == [3, 1]
+
+
+def test_auto_is_an_alias_of_the_per_language_backend():
+    from triage.backends.base import canonical_backend_name, get_backend_class
+    from triage.backends.per_language import PerLanguageBackend
+
+    assert canonical_backend_name("auto") == "per_language"
+    assert get_backend_class("auto") is PerLanguageBackend
+    with pytest.raises(InputError, match=r"--base-model|base_model"):
+        train_model(records(), backend="auto")

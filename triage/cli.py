@@ -17,7 +17,6 @@ from calmdesk.errors import InputError
 
 _BATCH = 1024
 # Names a user types -> names registered in triage.backends.base.BACKENDS.
-BACKEND_ALIASES = {"auto": "per_language"}
 _PROGRESS_FROM = 2000  # inputs shorter than this finish before a bar is worth drawing
 
 TRIAGE_HELP = """Label complaints with their cause, responsible department and the customer's
@@ -260,6 +259,7 @@ def train_command(
     id_column: str = typer.Option("id", help="Column holding the record id (else row numbers)."),
 ) -> None:
     from calmdesk.settings import datasets_dir
+    from triage.backends.base import canonical_backend_name
     from triage.data import load_records, load_splits
     from triage.evaluate import render_report
     from triage.taxonomy import Taxonomy
@@ -268,7 +268,7 @@ def train_command(
     if data is None and not default_data:
         raise InputError("give --data FILE_OR_DIR, or --default-data for the default training set")
     params = _parse_params(param)
-    backend = BACKEND_ALIASES.get(backend, backend)
+    backend = canonical_backend_name(backend)
     if base_model:
         if backend == "linear":
             raise InputError("--base-model is for --backend transformer or auto")

@@ -32,7 +32,12 @@ import numpy as np
 from calmdesk.errors import InputError, UnsupportedLanguageError
 from calmdesk.langid import detect_language, normalize_lang_code
 from calmdesk.text import features_text
-from triage.backends.base import MULTI_LABEL_HEADS, SINGLE_LABEL_HEADS, get_backend_class
+from triage.backends.base import (
+    MULTI_LABEL_HEADS,
+    SINGLE_LABEL_HEADS,
+    canonical_backend_name,
+    get_backend_class,
+)
 from triage.evaluate import score
 from triage.model import FORMAT_VERSION, TriageModel
 from triage.results import build_results
@@ -81,6 +86,7 @@ def train_model(
         _check_against(taxonomy, records, "training", "")
         if dev:
             _check_against(taxonomy, dev, "dev", "")
+    backend = canonical_backend_name(backend)
     backend_cls = get_backend_class(backend)
     params = _checked_params(backend, backend_cls, backend_params or {})
     targets = _targets(records)

@@ -70,8 +70,18 @@ BACKENDS = {
 }
 
 
+# Names users may type for a registered backend (`calmdesk train --backend auto`).
+BACKEND_ALIASES = {"auto": "per_language"}
+
+
+def canonical_backend_name(name: str) -> str:
+    """The registered name behind `name` (an alias or the name itself)."""
+    return BACKEND_ALIASES.get(name, name)
+
+
 def get_backend_class(name: str) -> type:
     """The backend class registered under `name`, with a clear error for unknown names."""
+    name = canonical_backend_name(name)
     if name not in BACKENDS:
         raise InputError(f"unknown triage backend {name!r}; known: {', '.join(BACKENDS)}")
     module_name, class_name = BACKENDS[name].split(":")

@@ -124,9 +124,7 @@ def _entry_key(entry: object, where: str) -> ApiKey:
         raise InputError(f"{where} ({name}): 'scopes' must be a list from {', '.join(SCOPES)}")
     bad = [s for s in scopes if s not in ALL_SCOPES]
     if bad:
-        raise InputError(
-            f"{where} ({name}): unknown scope(s) {bad}; known: {', '.join(SCOPES)}"
-        )
+        raise InputError(f"{where} ({name}): unknown scope(s) {bad}; known: {', '.join(SCOPES)}")
     return ApiKey(name, digest.lower(), frozenset(scopes))
 
 
@@ -149,13 +147,13 @@ class KeyRing:
     def enabled(self) -> bool:
         return bool(self.fixed) or self.file is not None
 
-    def keys(self) -> tuple[ApiKey, ...]:
+    def current(self) -> tuple[ApiKey, ...]:
         if self.file is not None and time.monotonic() - self._checked >= RELOAD_EVERY_S:
             self._maybe_reload()
         return self.fixed + self._from_file
 
     def find(self, presented: str) -> ApiKey | None:
-        return find_key(presented, self.keys())
+        return find_key(presented, self.current())
 
     def _maybe_reload(self) -> None:
         with self._lock:

@@ -199,7 +199,7 @@ def _iban(text: str, start: int, end: int) -> tuple[int, int] | None:
     if count < length or _alnum_at(text, i):
         return None
     compact = text[start:i].replace(" ", "")
-    if not compact[2:].replace(" ", "").isalnum() or not compact[4:].upper() == compact[4:]:
+    if not compact[2:].replace(" ", "").isalnum() or compact[4:].upper() != compact[4:]:
         return None
     return (start, i) if iban_ok(compact) else None
 

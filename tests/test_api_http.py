@@ -105,9 +105,9 @@ def test_keys_come_from_env_and_file_and_are_held_only_hashed(tmp_path):
         {"CALMDESK_API_KEYS": "a, b ,", "CALMDESK_API_KEYS_FILE": str(key_file)}
     )
     assert settings.api_key_hashes == tuple(hash_api_key(k) for k in ("a", "b"))
-    digests = [k.digest for k in settings.keyring.keys()]
+    digests = [k.digest for k in settings.keyring.current()]
     assert digests == [hash_api_key(k) for k in ("a", "b", "file-key")]
-    assert "file-key" not in repr(settings) and "file-key" not in repr(settings.keyring.keys())
+    assert "file-key" not in repr(settings) and "file-key" not in repr(settings.keyring.current())
     assert ApiSettings.from_env({}).auth_enabled is False
 
 

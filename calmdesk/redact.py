@@ -291,7 +291,10 @@ def _phone(text: str, start: int, end: int) -> tuple[int, int] | None:
     if "(" in candidate and candidate.index("(") > candidate.index(")"):
         return None
     digits = _digits(candidate)
-    if candidate.startswith("+"):
+    international = candidate.lstrip("(").startswith("+")
+    if not international and candidate.startswith("00") and candidate[2:3] in "123456789":
+        international, digits = True, digits[2:]  # 0034 …: the international call prefix
+    if international:
         return (start, end) if 8 <= len(digits) <= 15 and digits[0] != "0" else None
     grouped = any(c in _SEPARATORS for c in candidate)
     for rule, needs_groups in _national_phones():

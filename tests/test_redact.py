@@ -4,13 +4,13 @@ and `calmdesk redact` on text, CSV and JSONL files."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from calmdesk.cli import main
 from calmdesk.errors import InputError
 from calmdesk.redact import (
     Redactor,
@@ -93,17 +93,24 @@ def test_input_is_capped_and_hostile_input_stays_linear():
     assert time.perf_counter() - start < 10  # quadratic patterns would take minutes
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "calmdesk.cli", "redact", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+@pytest.fixture
+def _cli(monkeypatch, capsys):
+    """`calmdesk redact …` in this process (a subprocess costs seconds of imports)."""
+
+    def run(*args: str, cwd: Path) -> SimpleNamespace:
+        monkeypatch.chdir(cwd)
+        try:
+            main(["redact", *args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code
+        out = capsys.readouterr()
+        return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
+
+    return run
 
 
-def test_cli_redacts_text_csv_and_jsonl_files(tmp_path):
+def test_cli_redacts_text_csv_and_jsonl_files(tmp_path, _cli):
     (tmp_path / "notes.txt").write_text("call 612 345 678\nno data here\n", encoding="utf-8")
     (tmp_path / "t.csv").write_text('id,body\n4111111111111111,"mail ana@x.es"\n', encoding="utf-8")
     (tmp_path / "t.jsonl").write_text(
@@ -129,7 +136,7 @@ def test_cli_redacts_text_csv_and_jsonl_files(tmp_path):
     assert json.loads(field.stdout.splitlines()[0])["id"] == "a@b.com"
 
 
-def test_cli_errors_are_one_line(tmp_path):
+def test_cli_errors_are_one_line(tmp_path, _cli):
     (tmp_path / "t.csv").write_text("id,body\n1,x\n", encoding="utf-8")
     (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n{"text": \n', encoding="utf-8")
     (tmp_path / "deep.jsonl").write_text("[" * 100 + "]" * 100 + "\n", encoding="utf-8")

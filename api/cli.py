@@ -10,19 +10,41 @@ from pathlib import Path
 
 import typer
 
+from calmdesk.cli_help import examples
 from calmdesk.errors import InputError
 
 db_app = typer.Typer(
     name="db",
-    help="The ticket store: migrate it once per deployment, purge old tickets.",
+    help=(
+        "The ticket store: schema upgrades and retention.\n\n"
+        "Migrate the database once per deployment (server workers only check its revision), "
+        "and delete tickets past the desk's retention period."
+    ),
+    epilog=examples(
+        "calmdesk db upgrade --db postgresql+psycopg://desk@db:5432/calmdesk",
+        "calmdesk db purge --older-than 365d",
+    ),
     no_args_is_help=True,
 )
 _AGE = re.compile(r"(\d{1,5})([dw])")
 
 
 def register(app: typer.Typer) -> None:
-    app.command("serve")(serve)
-    app.command("retrain")(retrain)
+    app.command(
+        "serve",
+        epilog=examples(
+            "calmdesk serve",
+            "calmdesk serve --workers 2 --port 8080",
+            "CALMDESK_API_KEYS=secret calmdesk serve --host 0.0.0.0",
+        ),
+    )(serve)
+    app.command(
+        "retrain",
+        epilog=examples(
+            "calmdesk retrain --db sqlite:///calmdesk.db "
+            "--base-data ../shared/datasets/complaints --out models/v2",
+        ),
+    )(retrain)
     app.add_typer(db_app)
 
 
@@ -41,13 +63,16 @@ def _shown(url: str) -> str:
 @db_app.command(
     "upgrade",
     help=(
-        "Bring the database schema to the current revision (once per deployment).\n\n"
+        "Migrate the ticket store to the current schema, once.\n\n"
         "Server workers never migrate: they only check the revision, and /readyz answers 503 "
         "until it is current. `calmdesk serve` runs this itself before it starts its workers; "
         "run it yourself when the workers are started some other way (uvicorn, gunicorn, "
         "containers)."
     ),
-    epilog="Example: calmdesk db upgrade --db postgresql+psycopg://desk@db:5432/calmdesk",
+    epilog=examples(
+        "calmdesk db upgrade",
+        "calmdesk db upgrade --db postgresql+psycopg://desk@db:5432/calmdesk",
+    ),
 )
 def db_upgrade(
     db: str | None = typer.Option(
@@ -82,11 +107,14 @@ def parse_age(text: str) -> timedelta:
 @db_app.command(
     "purge",
     help=(
-        "Delete tickets (and their corrections) older than a retention period; audited.\n\n"
-        "The audit log records who ran it (the system user), when, the cut-off and how many "
-        "rows went, never any text or customer reference."
+        "Delete tickets older than a retention period; audited.\n\n"
+        "Their corrections go with them. The audit log records who ran it (the system user), "
+        "when, the cut-off and how many rows went, never any text or customer reference."
     ),
-    epilog="Example: calmdesk db purge --older-than 365d --db sqlite:///calmdesk.db",
+    epilog=examples(
+        "calmdesk db purge --older-than 365d --dry-run",
+        "calmdesk db purge --older-than 52w --db sqlite:///calmdesk.db",
+    ),
 )
 def db_purge(
     older_than: str = typer.Option(
@@ -142,7 +170,11 @@ def serve(
         None, help="Triage model directory (else CALMDESK_TRIAGE_MODEL / the shipped default)."
     ),
 ) -> None:
-    """Start the HTTP API (OpenAPI docs at /docs). Settings: see docs/api.md."""
+    """Start the HTTP API.
+
+    Serves triage, coaching, the ticket store and feedback over HTTP, with the OpenAPI docs at
+    /docs. Settings (keys, limits, database) are environment variables; see docs/api.md.
+    """
     import uvicorn
     from sqlalchemy.engine import make_url
 
@@ -198,7 +230,11 @@ def retrain(
     backend: str | None = typer.Option(None, help="Backend for the new model (default: old's)."),
     force: bool = typer.Option(False, help="Overwrite --out if it exists."),
 ) -> None:
-    """Train a new model from base data plus the desk's corrections; score old and new."""
+    """Retrain a model with the desk's corrections.
+
+    Trains a new model from the base data plus the corrections stored through the API, then
+    scores the old and the new model on the same dev data.
+    """
     from api.retrain import RetrainPlan, print_report, retrain_model
 
     plan = RetrainPlan(

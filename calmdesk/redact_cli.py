@@ -8,15 +8,23 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import TextIO
 
 import typer
 
+from calmdesk.cli_help import examples
 from calmdesk.errors import InputError
 from calmdesk.redact import MAX_REDACT_CHARS, Redactor
 
-FORMATS = ("txt", "csv", "jsonl")
+
+class FileFormat(StrEnum):
+    txt = "txt"
+    csv = "csv"
+    jsonl = "jsonl"
+
+
 MAX_JSON_DEPTH = 32
 MAX_LINE_CHARS = MAX_REDACT_CHARS
 
@@ -25,7 +33,7 @@ def register(app: typer.Typer) -> None:
     app.command(
         "redact",
         help=(
-            "Replace personal data in a text, CSV or JSONL file by tokens.\n\n"
+            "Replace personal data in a txt, CSV or JSONL file.\n\n"
             "Emails, phone numbers, card numbers (Luhn-checked), IBANs (mod-97) and national "
             "ids (Chinese resident id, Russian passport / SNILS / INN, Spanish DNI / NIE, each "
             "with its checksum or letter) become [EMAIL], [PHONE], [CARD], [IBAN] and [ID]. "
@@ -34,29 +42,29 @@ def register(app: typer.Typer) -> None:
             "A summary of what was replaced goes to stderr; the output never holds the "
             "original values."
         ),
-        epilog=(
-            "Examples: calmdesk redact tickets.csv --column body --output tickets.redacted.csv"
-            "  |  calmdesk redact chat.jsonl --field text > chat.redacted.jsonl"
-            "  |  calmdesk redact notes.txt"
+        epilog=examples(
+            "calmdesk redact notes.txt",
+            "calmdesk redact tickets.csv --column body --output tickets.redacted.csv",
+            "calmdesk redact chat.jsonl --field text > chat.redacted.jsonl",
         ),
     )(redact_file)
 
 
 def redact_file(
-    path: Path = typer.Argument(..., help="The file to redact (.txt, .csv or .jsonl)."),
+    path: Path = typer.Argument(
+        ..., metavar="FILE", help="The file to redact (.txt, .csv or .jsonl)."
+    ),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Write here (default: standard output)."
     ),
-    format: str | None = typer.Option(
-        None, help="txt, csv or jsonl (default: from the file's extension; txt otherwise)."
+    format: FileFormat | None = typer.Option(
+        None, help="The file's format (default: from its extension; txt otherwise)."
     ),
     column: list[str] = typer.Option([], help="CSV: only this column (repeat for several)."),
     field: list[str] = typer.Option([], help="JSONL: only this top-level field (repeatable)."),
 ) -> None:
     """Redact personal data in a file."""
-    fmt = format or _format_of(path)
-    if fmt not in FORMATS:
-        raise InputError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    fmt = format.value if format is not None else _format_of(path)
     if not path.is_file():
         raise InputError(f"no such file: {path}")
     if output is not None and output.resolve() == path.resolve():

@@ -6,8 +6,8 @@ and on real complaints, speed, and the time of hostile inputs.
 Recall: a personal-data string counts as found when it is gone from the output. The written set
 (tests/fixtures/redaction, from benchmarks/make_redaction_set.py) has 200 strings per language
 and 100 near misses that must stay. Complaints: the first N/4 texts per language (sorted by id)
-of the shared complaint set (train, dev, test); every redaction there is printed, to be judged by eye (these
-texts are public reviews: a redaction may be right).
+of the shared complaint set (train, dev, test); every redaction there is printed, to be judged
+by eye (these texts are public reviews: a redaction may be right).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from api.routers import coach, service, stats, tickets, triage
 from api.services import CoachService, TriageService
 from api.settings import ApiSettings
 from api.store import TicketStore, create_store_engine, run_migrations
+from api.ui import install_ui
 from calmdesk import __version__
 
 log = logging.getLogger("calmdesk.api")
@@ -80,6 +81,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(service.public)
     for module in (triage, coach, tickets, stats, service):
         app.include_router(module.router, dependencies=protected)
+    install_ui(app)  # the web page under /ui/ (its own login cookie and CSRF checks)
 
     # Added innermost first: request log (outermost) -> CORS -> body limit -> app.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)

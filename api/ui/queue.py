@@ -1,0 +1,47 @@
+"""The routing queues: one page of tickets, newest or most urgent first, and the count per
+department (the queue tabs), both computed by the database."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from api.store import TicketFilters, TicketStore
+from api.store.repository import _filtered as filtered
+from api.store.tables import Ticket, TicketEmotion
+
+SORTS = ("urgent", "newest")
+PAGE_SIZES = (25, 50, 100, 200, 500)
+# Moods that cannot wait: an angry or anxious (urgent, worried) customer comes first.
+PRESSING_MOODS = ("angry", "anxious")
+
+
+def _mood_rank():
+    """2 for a pressing mood, 1 for any other mood, 0 for a calm customer."""
+    pressing = Ticket.emotions.any(TicketEmotion.emotion.in_(PRESSING_MOODS))
+    return case((pressing, 2), (Ticket.emotions.any(), 1), else_=0)
+
+
+def queue_page(
+    store: TicketStore, filters: TicketFilters, sort: str, limit: int, offset: int
+) -> tuple[list[Ticket], int]:
+    """Most urgent: needs review first, then pressing moods, then the longest waiting."""
+    if sort == "newest":
+        return store.list_tickets(filters, limit=limit, offset=offset)
+    order = (Ticket.needs_review.desc(), _mood_rank().desc(), Ticket.created_at, Ticket.id)
+    with Session(store.engine) as session:
+        total = session.scalar(filtered(select(func.count(Ticket.id)), filters)) or 0
+        query = filtered(select(Ticket), filters).order_by(*order).limit(limit).offset(offset)
+        return list(session.scalars(query)), total
+
+
+def department_counts(store: TicketStore, filters: TicketFilters) -> dict[str, int]:
+    """Tickets per department under every filter but the department itself."""
+    others = replace(filters, department=None)
+    query = filtered(
+        select(Ticket.department, func.count()).group_by(Ticket.department), others
+    ).order_by(Ticket.department)
+    with Session(store.engine) as session:
+        return {department: n for department, n in session.execute(query)}

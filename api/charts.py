@@ -76,7 +76,7 @@ def line_chart(
 ) -> str:
     """One line per label over the weeks; beyond the palette the smallest are summed as 'other'."""
     series = _fold_small(series)
-    left, right, top, bottom = 48, 130, 10, 36
+    left, right, top, bottom = 48, 170, 10, 36
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [v for s in series.values() for v in s.values()]
     top_value = 1.0 if percent else _nice_max(max(values, default=0))
@@ -123,7 +123,7 @@ def line_chart(
         parts.append(
             f'<rect x="{left + plot_w + 10}" y="{ly - 8}" width="10" height="10" '
             f'fill="{colour}"/><text x="{left + plot_w + 24}" y="{ly + 1}" class="label">'
-            f"{_e(_short(label, 16))}</text>"
+            f"{_e(_short(label, 24))}</text>"
         )
     if not weeks:
         parts.append(f'<text x="{left + 8}" y="{top + 20}" class="label">—</text>')

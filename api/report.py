@@ -48,6 +48,7 @@ def report_sections(stats: DeskStats, t) -> list[Section]:
         header, rows = tables[table or name]
         sections.append(Section(name, title, Markup(chart), header, rows))
 
+    add("totals", t("stats.totals"), "")
     shares = {w: stats.weekly_review.get(w, 0) / n for w, n in stats.weekly_total.items() if n}
     add(
         "weekly_review",

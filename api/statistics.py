@@ -1,17 +1,29 @@
 """The desk's complaint statistics over a date window, aggregated in SQL.
 
-One place computes them for the `/ui/stats` page and for `calmdesk report`: the totals come
-from `TicketStore.stats` (the same numbers as `GET /v1/stats`), the rest (channel, weekly
-trends, the share needing review, how often the desk overrode each head, the top causes per
-department) from grouped queries here. Python only reshapes the grouped rows.
+One place computes them for the `/ui/stats` page and for `calmdesk report`: counts by cause,
+department, emotion, language and channel, weekly trends, the share needing review, how often
+the desk overrode each head, and the top causes per department. The database groups the
+tickets; Python only adds up and reshapes the few hundred grouped rows (a test checks the
+totals against `GET /v1/stats`, which counts them with its own queries).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import Select, bindparam, case, func, select, text
+from sqlalchemy import (
+    Integer,
+    Select,
+    bindparam,
+    case,
+    cast,
+    extract,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.engine import Connection
 
 from api.store import TicketStore
@@ -52,66 +64,93 @@ class DeskStats:
 def desk_statistics(
     store: TicketStore, since: datetime | None = None, until: datetime | None = None
 ) -> DeskStats:
-    """The statistics of the tickets created in [since, until)."""
-    totals = store.stats(since, until)
+    """The statistics of the tickets created in [since, until).
+
+    Three grouped scans do the counting (by week x cause x department; by week x language x
+    channel x review; by week x emotion) and one counts emotion overrides; every figure
+    is a sum over their few hundred groups, so 100,000 tickets never reach Python.
+    """
     with store.engine.connect() as connection:
-        week = _week_start(connection)
-        stats = DeskStats(
-            since=since,
-            until=until,
-            total=totals["total"],
-            corrected=totals["corrected"],
-            needs_review=totals["needs_review"],
-            by={
-                "cause": totals["by_cause"],
-                "department": totals["by_department"],
-                "emotion": totals["by_emotion"],
-                "lang": totals["by_lang"],
-                "channel": _channel_counts(connection, since, until),
-            },
-        )
-        weekly_rows = connection.execute(
-            _window(
-                select(
-                    week,
-                    func.count(),
-                    func.sum(case((Ticket.needs_review, 1), else_=0)),
-                ).group_by(week),
-                since,
-                until,
-            )
-        )
-        for start, n, review in weekly_rows:
-            key = _iso_day(start)
-            stats.weekly_total[key] = n
-            stats.weekly_review[key] = int(review or 0)
-        stats.weeks = sorted(stats.weekly_total)
-        channel = func.coalesce(Ticket.channel, NO_CHANNEL)
-        for dimension, column in (
-            ("cause", Ticket.cause),
-            ("department", Ticket.department),
-            ("lang", Ticket.lang),
-            ("channel", channel),
-        ):
-            query = _window(select(column, week, func.count()).group_by(column, week), since, until)
-            stats.weekly[dimension] = _nest(connection.execute(query))
-        emotion_query = _window(
-            select(TicketEmotion.emotion, week, func.count())
-            .join(Ticket, Ticket.id == TicketEmotion.ticket_id)
-            .group_by(TicketEmotion.emotion, week),
+        week = _week_index(connection)
+        labels = _window(
+            select(
+                week,
+                Ticket.cause,
+                Ticket.department,
+                func.count(),
+                func.sum(case((Ticket.corrected, 1), else_=0)),
+                func.sum(case((Ticket.cause != Ticket.predicted_cause, 1), else_=0)),
+                func.sum(case((Ticket.department != Ticket.predicted_department, 1), else_=0)),
+            ).group_by(text("1, 2, 3")),
             since,
             until,
         )
-        stats.weekly["emotion"] = _nest(connection.execute(emotion_query))
-        calm_query = _window(
-            select(week, func.count()).where(~Ticket.emotions.any()).group_by(week), since, until
+        channel = func.coalesce(Ticket.channel, NO_CHANNEL)
+        context = _window(
+            select(week, Ticket.lang, channel, Ticket.needs_review, func.count()).group_by(
+                text("1, 2, 3, 4")
+            ),
+            since,
+            until,
         )
-        calm = {_iso_day(start): n for start, n in connection.execute(calm_query)}
-        if calm:
-            stats.weekly["emotion"][CALM] = calm
-        stats.overridden = _overridden(connection, since, until)
-        stats.top_causes = _top_causes(connection, since, until)
+        # Outer join: a ticket without emotion rows comes out once, with NULL: a calm customer.
+        moods = _window(
+            select(week, TicketEmotion.emotion, func.count())
+            .select_from(Ticket)
+            .outerjoin(TicketEmotion, TicketEmotion.ticket_id == Ticket.id)
+            .group_by(text("1, 2")),
+            since,
+            until,
+        )
+        stats = DeskStats(since=since, until=until, total=0, corrected=0, needs_review=0, by={})
+        by = {dimension: Counter() for dimension in DIMENSIONS}
+        weekly = {dimension: {} for dimension in DIMENSIONS}
+        totals, review = Counter(), Counter()
+        overridden = Counter()
+        pairs: Counter = Counter()
+        for (
+            index,
+            cause,
+            department,
+            n,
+            corrected,
+            cause_changed,
+            department_changed,
+        ) in connection.execute(labels):
+            monday = _monday(index)
+            _add(by, weekly, "cause", cause, monday, n)
+            _add(by, weekly, "department", department, monday, n)
+            pairs[department, cause] += n
+            stats.corrected += int(corrected or 0)
+            overridden["cause"] += int(cause_changed or 0)
+            overridden["department"] += int(department_changed or 0)
+        for index, lang, channel_name, needs_review, n in connection.execute(context):
+            monday = _monday(index)
+            _add(by, weekly, "lang", lang, monday, n)
+            _add(by, weekly, "channel", channel_name, monday, n)
+            totals[monday] += n
+            if needs_review:
+                review[monday] += n
+        for index, emotion, n in connection.execute(moods):
+            _add(by, weekly, "emotion", emotion or CALM, _monday(index), n)
+        overridden["emotions"] = _emotions_overridden(connection, since, until)
+    stats.total = sum(totals.values())
+    stats.needs_review = sum(review.values())
+    stats.by = {dimension: dict(counts) for dimension, counts in by.items()}
+    stats.weeks = sorted(totals)
+    stats.weekly = weekly
+    stats.weekly_total = dict(totals)
+    stats.weekly_review = dict(review)
+    stats.overridden = {head: overridden[head] for head in HEADS}
+    stats.top_causes = _top_causes(pairs)
     return stats
+
+
+def _add(by: dict, weekly: dict, dimension: str, label: object, monday: str, n: int) -> None:
+    label = str(label)
+    by[dimension][label] += n
+    series = weekly[dimension].setdefault(label, {})
+    series[monday] = series.get(monday, 0) + n
 
 
 def _window(query: Select, since: datetime | None, until: datetime | None) -> Select:
@@ -122,33 +161,22 @@ def _window(query: Select, since: datetime | None, until: datetime | None) -> Se
     return query
 
 
-def _week_start(connection: Connection):
-    """The Monday of a ticket's (UTC) week, computed by the database."""
+# Weeks are numbered from the Monday before 1970-01-01 (a Thursday): integer arithmetic on the
+# date is several times cheaper for the database than formatting a date per row.
+_EPOCH_MONDAY = date(1969, 12, 29)
+
+
+def _week_index(connection: Connection):
+    """The number of a ticket's (UTC, Monday-first) week, computed by the database."""
     if connection.dialect.name == "sqlite":
-        # 'weekday 0' moves forward to Sunday (or stays on it); six days back is that Monday.
-        return func.date(Ticket.created_at, "weekday 0", "-6 days")
-    return func.date(func.date_trunc("week", Ticket.created_at))
+        days = func.julianday(Ticket.created_at) - 2440587.5
+        return cast((days + 3) / 7, Integer)
+    days = extract("epoch", Ticket.created_at) / 86400
+    return cast(func.floor((days + 3) / 7), Integer)
 
 
-def _iso_day(value: object) -> str:
-    if isinstance(value, datetime | date):
-        return value.strftime("%Y-%m-%d")
-    return str(value)[:10]
-
-
-def _nest(rows) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
-    for label, start, n in rows:
-        out.setdefault(str(label), {})[_iso_day(start)] = n
-    return out
-
-
-def _channel_counts(
-    connection: Connection, since: datetime | None, until: datetime | None
-) -> dict[str, int]:
-    channel = func.coalesce(Ticket.channel, NO_CHANNEL)
-    query = _window(select(channel, func.count()).group_by(channel), since, until)
-    return {label: n for label, n in connection.execute(query)}
+def _monday(index: object) -> str:
+    return (_EPOCH_MONDAY + timedelta(weeks=int(index))).isoformat()
 
 
 # Tickets whose current emotions differ from the model's (either set has one the other lacks);
@@ -171,19 +199,10 @@ _EMOTIONS_OVERRIDDEN = {
 }
 
 
-def _overridden(
+def _emotions_overridden(
     connection: Connection, since: datetime | None, until: datetime | None
-) -> dict[str, int]:
-    """Per head, the tickets whose current label is not the model's: the desk overrode it."""
-    query = _window(
-        select(
-            func.sum(case((Ticket.cause != Ticket.predicted_cause, 1), else_=0)),
-            func.sum(case((Ticket.department != Ticket.predicted_department, 1), else_=0)),
-        ).where(Ticket.corrected),
-        since,
-        until,
-    )
-    cause, department = connection.execute(query).one()
+) -> int:
+    """Corrected tickets whose current emotions are not the model's (unnested in SQL)."""
     sql = _EMOTIONS_OVERRIDDEN.get(connection.dialect.name, _EMOTIONS_OVERRIDDEN["postgresql"])
     window, params = "", {}
     if since is not None:
@@ -198,38 +217,17 @@ def _overridden(
         statement = statement.bindparams(
             *(bindparam(name, type_=Ticket.created_at.type) for name in params)
         )
-    emotions = connection.execute(statement, params).scalar() or 0
-    return {"cause": int(cause or 0), "department": int(department or 0), "emotions": emotions}
+    return int(connection.execute(statement, params).scalar() or 0)
 
 
-def _top_causes(
-    connection: Connection, since: datetime | None, until: datetime | None
-) -> dict[str, list[tuple[str, int]]]:
-    """The most frequent causes in each department (ranked by the database)."""
-    counts = _window(
-        select(
-            Ticket.department.label("department"),
-            Ticket.cause.label("cause"),
-            func.count().label("n"),
-        ).group_by(Ticket.department, Ticket.cause),
-        since,
-        until,
-    ).subquery()
-    rank = (
-        func.row_number()
-        .over(partition_by=counts.c.department, order_by=(counts.c.n.desc(), counts.c.cause))
-        .label("rank")
-    )
-    ranked = select(counts.c.department, counts.c.cause, counts.c.n, rank).subquery()
-    query = (
-        select(ranked.c.department, ranked.c.cause, ranked.c.n)
-        .where(ranked.c.rank <= TOP_CAUSES)
-        .order_by(ranked.c.department, ranked.c.rank)
-    )
+def _top_causes(pairs: Counter) -> dict[str, list[tuple[str, int]]]:
+    """The most frequent causes in each department, from the grouped counts."""
     out: dict[str, list[tuple[str, int]]] = {}
-    for department, cause, n in connection.execute(query):
-        out.setdefault(department, []).append((cause, n))
-    return out
+    for (department, cause), n in sorted(pairs.items(), key=lambda item: (-item[1], item[0])):
+        ranked = out.setdefault(department, [])
+        if len(ranked) < TOP_CAUSES:
+            ranked.append((cause, n))
+    return dict(sorted(out.items()))
 
 
 # --------------------------------------------------------------------------- tables

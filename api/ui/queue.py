@@ -18,19 +18,22 @@ PAGE_SIZES = (25, 50, 100, 200, 500)
 PRESSING_MOODS = ("angry", "anxious")
 
 
-def _mood_rank():
-    """2 for a pressing mood, 1 for any other mood, 0 for a calm customer."""
-    pressing = Ticket.emotions.any(TicketEmotion.emotion.in_(PRESSING_MOODS))
-    return case((pressing, 2), (Ticket.emotions.any(), 1), else_=0)
+def _pressing():
+    """1 when the customer is angry or anxious. A plain IN-list (not a correlated lookup per
+    ticket): the database builds the set of pressing tickets once per query."""
+    pressing = select(TicketEmotion.ticket_id).where(TicketEmotion.emotion.in_(PRESSING_MOODS))
+    return case((Ticket.id.in_(pressing), 1), else_=0)
 
 
 def queue_page(
     store: TicketStore, filters: TicketFilters, sort: str, limit: int, offset: int
 ) -> tuple[list[Ticket], int]:
-    """Most urgent: needs review first, then pressing moods, then the longest waiting."""
+    """Most urgent: needing review and not yet corrected first, then angry or anxious
+    customers, then the longest waiting."""
     if sort == "newest":
         return store.list_tickets(filters, limit=limit, offset=offset)
-    order = (Ticket.needs_review.desc(), _mood_rank().desc(), Ticket.created_at, Ticket.id)
+    unreviewed = case((Ticket.needs_review & ~Ticket.corrected, 1), else_=0)
+    order = (unreviewed.desc(), _pressing().desc(), Ticket.created_at, Ticket.id)
     with Session(store.engine) as session:
         total = session.scalar(filtered(select(func.count(Ticket.id)), filters)) or 0
         query = filtered(select(Ticket), filters).order_by(*order).limit(limit).offset(offset)

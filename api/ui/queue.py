@@ -29,15 +29,28 @@ def queue_page(
     store: TicketStore, filters: TicketFilters, sort: str, limit: int, offset: int
 ) -> tuple[list[Ticket], int]:
     """Most urgent: needing review and not yet corrected first, then angry or anxious
-    customers, then the longest waiting."""
+    customers, then the longest waiting.
+
+    The two review tiers are read one after the other, so a page inside the first tier (the
+    usual case) ranks only the tickets needing review, not the whole store.
+    """
     if sort == "newest":
         return store.list_tickets(filters, limit=limit, offset=offset)
-    unreviewed = case((Ticket.needs_review & ~Ticket.corrected, 1), else_=0)
-    order = (unreviewed.desc(), _pressing().desc(), Ticket.created_at, Ticket.id)
+    unreviewed = Ticket.needs_review & ~Ticket.corrected
+    order = (_pressing().desc(), Ticket.created_at, Ticket.id)
     with Session(store.engine) as session:
         total = session.scalar(filtered(select(func.count(Ticket.id)), filters)) or 0
-        query = filtered(select(Ticket), filters).order_by(*order).limit(limit).offset(offset)
-        return list(session.scalars(query)), total
+        first = session.scalar(filtered(select(func.count(Ticket.id)), filters).where(unreviewed))
+        first = first or 0
+        page: list[Ticket] = []
+        if offset < first:
+            query = filtered(select(Ticket), filters).where(unreviewed)
+            page += session.scalars(query.order_by(*order).limit(limit).offset(offset))
+        if len(page) < limit and offset + len(page) < total:
+            query = filtered(select(Ticket), filters).where(~unreviewed)
+            skip = max(0, offset - first)
+            page += session.scalars(query.order_by(*order).limit(limit - len(page)).offset(skip))
+        return page, total
 
 
 def department_counts(store: TicketStore, filters: TicketFilters) -> dict[str, int]:

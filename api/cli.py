@@ -7,12 +7,26 @@ from pathlib import Path
 
 import typer
 
+from calmdesk.cli_help import examples
 from calmdesk.errors import InputError
 
 
 def register(app: typer.Typer) -> None:
-    app.command("serve")(serve)
-    app.command("retrain")(retrain)
+    app.command(
+        "serve",
+        epilog=examples(
+            "calmdesk serve",
+            "calmdesk serve --workers 2 --port 8080",
+            "CALMDESK_API_KEYS=secret calmdesk serve --host 0.0.0.0",
+        ),
+    )(serve)
+    app.command(
+        "retrain",
+        epilog=examples(
+            "calmdesk retrain --db sqlite:///calmdesk.db "
+            "--base-data ../shared/datasets/complaints --out models/v2",
+        ),
+    )(retrain)
     app.command("report", help=REPORT_HELP, epilog=REPORT_EPILOG)(report)
 
 
@@ -28,7 +42,11 @@ def serve(
         None, help="Triage model directory (else CALMDESK_TRIAGE_MODEL / the shipped default)."
     ),
 ) -> None:
-    """Start the HTTP API (OpenAPI docs at /docs). Settings: see docs/api.md."""
+    """Start the HTTP API.
+
+    Serves triage, coaching, the ticket store and feedback over HTTP, with the OpenAPI docs at
+    /docs. Settings (keys, limits, database) are environment variables; see docs/api.md.
+    """
     import uvicorn
     from sqlalchemy.engine import make_url
 
@@ -82,7 +100,11 @@ def retrain(
     backend: str | None = typer.Option(None, help="Backend for the new model (default: old's)."),
     force: bool = typer.Option(False, help="Overwrite --out if it exists."),
 ) -> None:
-    """Train a new model from base data plus the desk's corrections; score old and new."""
+    """Retrain a model with the desk's corrections.
+
+    Trains a new model from the base data plus the corrections stored through the API, then
+    scores the old and the new model on the same dev data.
+    """
     from api.retrain import RetrainPlan, print_report, retrain_model
 
     plan = RetrainPlan(
@@ -98,23 +120,21 @@ def retrain(
 
 
 REPORT_HELP = (
-    "Write the complaint statistics as one self-contained HTML page (inline SVG charts) plus a "
-    "CSV file per table.\n\n"
-    "The numbers come from the ticket store (--db, else CALMDESK_DATABASE_URL, else "
-    "./calmdesk.db) or from a triage output file (--input: the JSON lines of `calmdesk triage "
-    "--input … --output routed.jsonl`, a JSON list, a Parquet file or a folder of Parquet "
-    "files). --since is inclusive and --until exclusive; a date alone means midnight UTC. A "
-    "triage output file needs an arrival time per row for the window and the weekly trends: "
-    "keep it with `calmdesk triage --keep-column created_at`."
+    "Write the complaint statistics report.\n\n"
+    "Writes one self-contained HTML page (charts as inline SVG, nothing to fetch) plus a CSV file "
+    "per table into --out. The numbers come from the ticket store (--db, else "
+    "CALMDESK_DATABASE_URL, else ./calmdesk.db) or from a triage output file (--input: the JSON "
+    "lines of `calmdesk triage --input ... --output routed.jsonl`, a JSON list, a Parquet file or "
+    "a folder of Parquet files).\n\n"
+    "--since is inclusive and --until exclusive; a date alone means midnight UTC. A triage "
+    "output file needs an arrival time per row for the window and the weekly trends: keep it "
+    "with `calmdesk triage --keep-column created_at`."
 )
-REPORT_EPILOG = (
-    "Examples:\n"
-    "\b\n"
-    "  calmdesk report --db sqlite:///calmdesk.db --out report/\n"
-    "  calmdesk report --since 2026-11-01 --until 2026-12-01 --out november/ --lang es\n"
-    "  calmdesk triage -i tickets.csv --keep-column created_at --keep-column channel "
-    "-o routed.jsonl\n"
-    "  calmdesk report --input routed.jsonl --out report/"
+REPORT_EPILOG = examples(
+    "calmdesk report --db sqlite:///calmdesk.db --out report/",
+    "calmdesk report --since 2026-11-01 --until 2026-12-01 --out november/ --lang es",
+    "calmdesk triage -i tickets.csv --keep-column created_at -o routed.jsonl",
+    "calmdesk report --input routed.jsonl --out report/",
 )
 
 

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
+from test_api_store import engine  # noqa: F401  (SQLite, and PostgreSQL when CI runs one)
 
 from api.app import create_app
 from api.settings import ApiSettings, hash_api_key
@@ -219,9 +220,9 @@ def test_urgent_order_puts_review_and_pressing_moods_first(tmp_path):
     from api.store import TicketFilters
     from api.ui.queue import queue_page
 
-    engine = create_store_engine(f"sqlite:///{tmp_path / 'q.db'}")
-    run_migrations(engine)
-    store = TicketStore(engine)
+    queue_engine = create_store_engine(f"sqlite:///{tmp_path / 'q.db'}")
+    run_migrations(queue_engine)
+    store = TicketStore(queue_engine)
 
     def result(emotions=(), review=False) -> dict:
         head = {"top3": [], "needs_review": review}
@@ -306,10 +307,11 @@ def test_callback_date_avoids_weekends_and_nights():
     assert madrid.due.hour == 21 and madrid.night  # 20:30 UTC is 21:30 in Madrid
 
 
-def test_emotion_overrides_are_counted_in_sql(tmp_path):
+def test_emotion_overrides_are_counted_in_sql(engine):  # noqa: F811
+    """On SQLite and PostgreSQL (the `engine` fixture of the store tests): the JSON list of
+    predicted emotions is unnested by each database's own function."""
     from api.statistics import desk_statistics
 
-    engine = create_store_engine(f"sqlite:///{tmp_path / 's.db'}")
     run_migrations(engine)
     store = TicketStore(engine)
     result = {

@@ -1,7 +1,8 @@
 """Coaching reports made on the web page, kept per agent.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0001 (0002 once the redaction migration of the harden-api branch is merged: then
+down_revision below must be "0002", so the chain keeps a single head)
 Create Date: 2026-12-01
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
+revision = "0003"
 down_revision = "0001"
 branch_labels = None
 depends_on = None

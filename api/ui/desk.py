@@ -44,15 +44,14 @@ def _int_param(request: Request, name: str, default: int, allowed=None) -> int:
 
 def _queue_filters(request: Request) -> tuple[TicketFilters, dict]:
     review = request.query_params.get("needs_review", "")
+    sort = request.query_params.get("sort")
     chosen = {
         "department": _text_param(request, "department"),
         "cause": _text_param(request, "cause"),
         "emotion": _text_param(request, "emotion"),
         "lang": _text_param(request, "lang"),
         "needs_review": review if review in ("yes", "no") else "",
-        "sort": request.query_params.get("sort")
-        if request.query_params.get("sort") in SORTS
-        else SORTS[0],
+        "sort": sort if sort in SORTS else SORTS[0],
         "limit": _int_param(request, "limit", DEFAULT_PAGE, PAGE_SIZES),
         "offset": _int_param(request, "offset", 0),
     }

@@ -33,7 +33,7 @@ def _nice_max(value: float) -> float:
 def _fmt(value: float, percent: bool) -> str:
     if percent:
         return f"{value * 100:.0f}%"
-    return f"{value:,.0f}" if value >= 1 or value == 0 else f"{value:.2f}"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}".rstrip("0")
 
 
 def bar_chart(

@@ -20,6 +20,7 @@ from api.services import CoachService, TriageService
 from api.settings import ApiSettings
 from api.store import TicketStore, create_store_engine, run_migrations
 from api.store.database import current_revision, head_revision
+from api.ui import install_ui
 from calmdesk import __version__
 
 log = logging.getLogger("calmdesk.api")
@@ -115,6 +116,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     ):
         app.include_router(module.router, dependencies=[Depends(require_scope(scope))])
     app.include_router(service.router, dependencies=[Depends(require_api_key)])
+    install_ui(app)  # the web page under /ui/ (its own login cookie and CSRF checks)
 
     # Added innermost first: request log (outermost) -> CORS -> API key -> body limit -> app.
     # The key is checked before the body is read, so a caller without one never gets a 422.

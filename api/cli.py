@@ -1,4 +1,4 @@
-"""`calmdesk serve`, `calmdesk retrain` and `calmdesk db upgrade|purge`."""
+"""`calmdesk serve`, `calmdesk retrain`, `calmdesk report` and `calmdesk db upgrade|purge`."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ def register(app: typer.Typer) -> None:
         ),
     )(retrain)
     app.add_typer(db_app)
+    app.command("report", help=REPORT_HELP, epilog=REPORT_EPILOG)(report)
 
 
 def _database_url(db: str | None) -> str:
@@ -247,3 +248,111 @@ def retrain(
         force=force,
     )
     print_report(retrain_model(plan))
+
+
+REPORT_HELP = (
+    "Write the complaint statistics report.\n\n"
+    "Writes one self-contained HTML page (charts as inline SVG, nothing to fetch) plus a CSV file "
+    "per table into --out. The numbers come from the ticket store (--db, else "
+    "CALMDESK_DATABASE_URL, else ./calmdesk.db) or from a triage output file (--input: the JSON "
+    "lines of `calmdesk triage --input ... --output routed.jsonl`, a JSON list, a Parquet file or "
+    "a folder of Parquet files).\n\n"
+    "--since is inclusive and --until exclusive; a date alone means midnight UTC. A triage "
+    "output file needs an arrival time per row for the window and the weekly trends: keep it "
+    "with `calmdesk triage --keep-column created_at`."
+)
+REPORT_EPILOG = examples(
+    "calmdesk report --db sqlite:///calmdesk.db --out report/",
+    "calmdesk report --since 2026-11-01 --until 2026-12-01 --out november/ --lang es",
+    "calmdesk triage -i tickets.csv --keep-column created_at -o routed.jsonl",
+    "calmdesk report --input routed.jsonl --out report/",
+)
+
+
+def _moment(value: str | None, option: str):
+    from datetime import UTC, datetime
+
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            f"{option} {value!r} is not a date or date-time (e.g. 2026-11-01 or "
+            "2026-11-01T08:00:00Z)"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def report(
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for report.html and the CSV files."),
+    db: str | None = typer.Option(
+        None,
+        help="Database URL of the ticket store (default: CALMDESK_DATABASE_URL, else "
+        "./calmdesk.db).",
+        show_default=False,
+    ),
+    input: Path | None = typer.Option(
+        None,
+        "--input",
+        "-i",
+        help="A triage output file or Parquet folder instead of the store.",
+        show_default=False,
+    ),
+    since: str | None = typer.Option(
+        None, help="Tickets created at or after this date-time (ISO 8601).", show_default=False
+    ),
+    until: str | None = typer.Option(
+        None, help="Tickets created before this date-time (ISO 8601).", show_default=False
+    ),
+    lang: str = typer.Option("en", help="Language of the page's words: en or es."),
+    time_field: str = typer.Option(
+        "created_at", help="Field of --input rows holding the arrival time."
+    ),
+) -> None:
+    from api.report import stats_from_database, stats_from_triage_output, write_report
+    from api.settings import ApiSettings
+    from api.ui.i18n import supported_languages
+
+    if db and input:
+        raise InputError("give either --db or --input, not both")
+    if lang not in supported_languages():
+        raise InputError(f"--lang {lang!r}: use one of {', '.join(supported_languages())}")
+    start, end = _moment(since, "--since"), _moment(until, "--until")
+    if start and end and start >= end:
+        raise InputError(f"--since {since} is not before --until {until}")
+    if input is not None:
+        stats, info = stats_from_triage_output(input, start, end, time_field)
+        source = str(input)
+        if info["skipped"]:
+            typer.echo(f"left out {info['skipped']} rows that could not be triaged", err=True)
+        if not info["has_times"]:
+            typer.echo(
+                f"note: no {time_field!r} in {input}; every row counts in the file's week", err=True
+            )
+    else:
+        url = db or ApiSettings.from_env().database_url
+        _require_sqlite_file(url)
+        stats = stats_from_database(url, start, end)
+        from sqlalchemy.engine import make_url
+
+        source = make_url(url).render_as_string(hide_password=True)
+    written = write_report(stats, out, lang, source)
+    typer.echo(
+        f"wrote {written[0]} and {len(written) - 1} CSV tables ({stats.total} tickets)", err=True
+    )
+
+
+def _require_sqlite_file(url: str) -> None:
+    """A report never creates an empty store by mistyping a path."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # create_store_engine names the problem
+    database = parsed.database
+    is_file_store = parsed.get_backend_name() == "sqlite" and database not in (None, "", ":memory:")
+    if is_file_store and not Path(database).expanduser().is_file():
+        raise InputError(f"no ticket store at {database} (give --db URL or --input FILE)")

@@ -159,6 +159,14 @@ class CoachService:
     def languages(self) -> list[str]:
         return sorted({lang for lang, _ in self._checkers if lang is not None})
 
+    def checker(self, lang: str | None, script: str | None = None):
+        """The shared Checker for a language (None: detect) and call script; built once."""
+        if not self.loaded:
+            raise ApiError(
+                503, "model_unavailable", f"the coaching checker is not loaded ({self.error})"
+            )
+        return self._checker(lang, script)
+
     def _checker(self, lang: str | None, script: str | None):
         key = (lang, script)
         checker = self._checkers.get(key)

@@ -90,6 +90,7 @@ BAD_VALUES = {
     ("export-onnx",): ("--model", "{tmp}/missing"),
     ("db", "upgrade"): ("--db", "notaurl"),
     ("db", "purge"): ("--older-than", "1y", "--db", "notaurl"),
+    ("report",): ("--lang", "xx", "--out", "{tmp}/report"),
 }
 FIXTURE = str(Path(__file__).parent / "fixtures" / "complaints_small.jsonl")
 

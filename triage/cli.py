@@ -28,13 +28,17 @@ prints a readable result (or JSON with --json); a file (CSV, JSONL, JSON or Parq
 JSON line per input row.
 
 The model is --model DIR, else $CALMDESK_TRIAGE_MODEL, else models/triage-default. A row in an
-unsupported language gets {"id", "lang", "error"} in the output; nothing is skipped.
+unsupported language gets {"id", "lang", "error"} in the output; nothing is skipped. An --output
+name ending in .parquet writes Parquet; --keep-column copies input columns (an arrival time, a
+channel) into each result, for `calmdesk report`.
 """
 
 TRIAGE_EXAMPLES = examples(
     'calmdesk triage "I was charged twice for the same order!!"',
     'calmdesk triage --lang es --json "Me cobraron dos veces"',
     "calmdesk triage -i tickets.csv --text-column body -o out.jsonl",
+    "calmdesk triage -i tickets.csv --keep-column created_at --keep-column channel "
+    "-o routed.parquet",
 )
 
 TRAIN_HELP = """Train a triage model and save it as a folder.
@@ -135,6 +139,13 @@ def triage_command(
     lang_column: str = typer.Option(
         "lang", help="Column holding the language (--input; detected per row when missing)."
     ),
+    keep_column: list[str] = typer.Option(
+        [],
+        "--keep-column",
+        help="Copy this input column into each result, e.g. created_at or channel for "
+        "`calmdesk report` (--input; repeatable).",
+        show_default=False,
+    ),
 ) -> None:
     if (text is None) == (input_path is None):
         raise InputError(
@@ -153,26 +164,38 @@ def triage_command(
             json.dumps(result, ensure_ascii=False, indent=2) if as_json else _readable(result)
         )
         return
-    _triage_file(loaded, input_path, output, lang, text_column, id_column, lang_column)
+    if keep_column and input_path is None:
+        raise InputError("--keep-column is for --input files")
+    _triage_file(loaded, input_path, output, lang, text_column, id_column, lang_column, keep_column)
+
+
+# Result keys a kept column may not overwrite.
+_RESULT_KEYS = ("id", "lang", "script", "cause", "department", "emotions", "error")
 
 
 def _triage_file(
     model, input_path: Path, output: Path | None, lang: str | None, text_column: str,
-    id_column: str, lang_column: str,
+    id_column: str, lang_column: str, keep_columns: list[str] = (),
 ) -> None:  # fmt: skip
     from tqdm import tqdm
 
     from triage.data import load_records
 
+    for name in keep_columns:
+        if name in _RESULT_KEYS:
+            raise InputError(f"--keep-column {name!r} would overwrite the result's own {name!r}")
     records = load_records(
         input_path,
         text_column=text_column,
         id_column=id_column,
         lang_column=lang_column,
         require_labels=False,
+        keep_columns=keep_columns,
     )
     failed = 0
-    handle = output.open("w", encoding="utf-8") if output else sys.stdout
+    parquet = output is not None and output.suffix.lower() == ".parquet"
+    rows: list[dict] = []  # Parquet is written once, at the end
+    handle = output.open("w", encoding="utf-8") if output and not parquet else sys.stdout
     try:
         with tqdm(
             total=len(records), unit="complaint", file=sys.stderr,
@@ -186,16 +209,35 @@ def _triage_file(
                     [r["id"] for r in batch],
                     errors="item",
                 )
-                for result in results:
+                for record, result in zip(batch, results, strict=True):
                     failed += "error" in result
-                    handle.write(json.dumps(result, ensure_ascii=False) + "\n")
+                    result.update(record.get("kept") or {})
+                    if parquet:
+                        rows.append(result)
+                    else:
+                        handle.write(json.dumps(result, ensure_ascii=False) + "\n")
                 bar.update(len(batch))
     finally:
-        if output:
+        if output and not parquet:
             handle.close()
+    if parquet:
+        _write_parquet(rows, output)
     where = f" to {output}" if output else ""
     note = f"; {failed} could not be triaged (see their 'error')" if failed else ""
     typer.echo(f"triaged {len(records)} complaints{where}{note}", err=True)
+
+
+def _write_parquet(rows: list[dict], output: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # Columns from every row: a row that failed has an 'error' the first row may lack.
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    table = pa.Table.from_pydict({name: [row.get(name) for row in rows] for name in names})
+    try:
+        pq.write_table(table, output)
+    except OSError as exc:
+        raise InputError(f"cannot write --output {output}: {exc}") from exc
 
 
 # --- train -------------------------------------------------------------------------------------

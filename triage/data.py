@@ -13,7 +13,8 @@ import json
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +47,14 @@ def load_records(
     source_column: str = "source",
     taxonomy: Taxonomy | None = None,
     require_labels: bool = True,
+    keep_columns: Sequence[str] = (),
 ) -> list[dict]:
     """Read every record of `path` (a file or a `save_to_disk` dataset directory).
 
     With `require_labels` the three label columns must exist and a missing language is
     detected at once (errors name the row); without it only the text column is needed and a
     missing language stays None, for the predictor to detect (and report per item).
+    `keep_columns` are copied as they are into each record's "kept" dict (for the output).
     """
     path = Path(path)
     table, locate = _read_table(path)
@@ -69,6 +72,11 @@ def load_records(
         _require_column(path, columns, id_column, "id")
     if lang_column != _DEFAULT_COLUMNS["lang"]:
         _require_column(path, columns, lang_column, "lang")
+    for name in keep_columns:
+        if name not in columns:
+            raise InputError(
+                f"{path}: no column {name!r} to keep; columns found: {', '.join(map(str, columns))}"
+            )
 
     n_rows = len(table[text_column])
     if n_rows == 0:
@@ -116,6 +124,8 @@ def load_records(
                 else None
             ),
         }
+        if keep_columns:
+            record["kept"] = {name: _plain(table[name][i]) for name in keep_columns}
         if taxonomy is not None:
             taxonomy.check_record(record, where)
         records.append(record)
@@ -154,6 +164,15 @@ def _require_column(path: Path, columns: list[str], name: str, role: str) -> Non
             f"{path}: no column {name!r} for the {role}; columns found: "
             f"{', '.join(map(str, columns)) or '(none)'} (name the right one with {option})"
         )
+
+
+def _plain(value: Any) -> Any:
+    """A kept cell as JSON can hold it: date-times as ISO 8601 text."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
 
 
 def _clean_str(value: Any) -> str | None:

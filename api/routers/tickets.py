@@ -72,6 +72,43 @@ def feedback_out(feedback: Feedback) -> dict:
     }
 
 
+def store_feedback(
+    store: TicketStore,
+    ticket_id: str,
+    body: FeedbackRequest,
+    labels: dict[str, list[str]] | None,
+    key_name: str | None,
+    redact_note: bool,
+):
+    """Check and store one correction, the one way for the API and the web page alike:
+    labels from the model's set, the author from the key, the note redacted.
+    (feedback, ticket), or None when the ticket does not exist."""
+    _check_labels(body, labels)
+    author = body.author
+    if key_name:  # with keys, the key says who corrected; a body cannot speak for another
+        if body.author is not None and body.author != key_name:
+            raise ApiError(
+                422,
+                "author_from_key",
+                f"the author is the API key's name ({key_name!r}); leave 'author' out",
+                "author",
+            )
+        author = key_name
+    note = body.note
+    if note is not None and redact_note:
+        from calmdesk.redact import redact
+
+        note = redact(note)
+    return store.add_feedback(
+        ticket_id,
+        cause=body.cause,
+        department=body.department,
+        emotions=body.emotions,
+        author=author,
+        note=note,
+    )
+
+
 def _check_labels(body: FeedbackRequest, labels: dict[str, list[str]] | None) -> None:
     """Corrections must use the model's label set, or they could never train it; with no label
     set known (no model served, none stored), nothing can be checked, so nothing is taken."""
@@ -121,29 +158,8 @@ def add_feedback(
     settings: ApiSettings = Depends(get_settings),
     key: ApiKey = Depends(require_scope("feedback")),
 ) -> dict:
-    _check_labels(body, triage.known_labels())
-    author = body.author
-    if key.name:  # with keys, the key says who corrected; a body cannot speak for another
-        if body.author is not None and body.author != key.name:
-            raise ApiError(
-                422,
-                "author_from_key",
-                f"the author is the API key's name ({key.name!r}); leave 'author' out",
-                "author",
-            )
-        author = key.name
-    note = body.note
-    if note is not None and settings.redact:
-        from calmdesk.redact import redact
-
-        note = redact(note)
-    stored = store.add_feedback(
-        ticket_id,
-        cause=body.cause,
-        department=body.department,
-        emotions=body.emotions,
-        author=author,
-        note=note,
+    stored = store_feedback(
+        store, ticket_id, body, triage.known_labels(), key.name or None, settings.redact
     )
     if stored is None:
         raise ApiError(404, "ticket_not_found", f"no ticket with id {ticket_id!r}", "ticket_id")

@@ -42,6 +42,10 @@ On the default training set (complaints/ plus mapped public sets from $CALMDESK_
 
   calmdesk train --default-data --out models/triage-default
 
+Adding the complaints we labelled from more channels (triage/labels/; texts read from the raw sets):
+
+  calmdesk train --default-data --labelled-set wider_channels --out models/wider
+
 On a desk's own labelled tickets, with its own label set (a YAML file with cause, department
 and emotions lists; without --taxonomy the labels found in the data are used):
 
@@ -229,6 +233,12 @@ def train_command(
         help="Use the default training set built from $CALMDESK_DATASETS "
         "(added to --data when both are given).",
     ),
+    labelled_set: list[str] = typer.Option(
+        [],
+        "--labelled-set",
+        help="With --default-data: also train on this label set of triage/labels/ (repeatable), "
+        "e.g. wider_channels; its texts are read from $CALMDESK_DATASETS.",
+    ),
     backend: str = typer.Option(
         "linear",
         help="linear (default), transformer, or auto (per language, the better of the two on dev).",
@@ -267,6 +277,8 @@ def train_command(
 
     if data is None and not default_data:
         raise InputError("give --data FILE_OR_DIR, or --default-data for the default training set")
+    if labelled_set and not default_data:
+        raise InputError("--labelled-set adds to the default training set: give --default-data")
     params = _parse_params(param)
     backend = canonical_backend_name(backend)
     if base_model:
@@ -289,9 +301,14 @@ def train_command(
     dev_records: list[dict] = []
     data_info: Any = None
     if default_data:
-        from triage.build_data import build_default_training_set
+        from triage.build_data import build_default_training_set, default_labelled
 
-        train, dev_records, data_info = build_default_training_set(datasets_dir())
+        labelled = default_labelled()
+        for name in labelled_set:
+            labelled.setdefault(name, None)
+        train, dev_records, data_info = build_default_training_set(
+            datasets_dir(), labelled=labelled
+        )
     if data is not None:
         splits = load_splits(data, **columns)
         if "train" not in splits:

@@ -224,3 +224,23 @@ def test_shipped_label_files_are_valid_against_the_default_taxonomy():
             ids[entry["id"]] += 1
         assert {e["lang"] for e in entries} == {"en", "es", "zh", "ru"}
     assert max(ids.values()) == 1, "an id is used in two label files"
+
+
+def test_label_agreement_counts_only_shared_ids():
+    from triage.labelled_extra import label_agreement
+
+    def rec(i, cause, emotions):
+        return {"id": i, "cause": cause, "department": "logistics", "emotions": emotions}
+
+    first = [rec("a", "billing", ["angry"]), rec("b", "other", []), rec("c", "billing", [])]
+    second = [rec("a", "billing", ["angry", "noisy"]), rec("b", "policy", []), rec("z", "x", [])]
+    result = label_agreement(first, second, ("angry", "noisy"))
+    assert result["items"] == 2
+    assert result["cause"]["agreement"] == 0.5
+    assert result["cause"]["kappa"] == pytest.approx(1 / 3)  # (0.5 - 0.25) / (1 - 0.25)
+    assert result["department"] == {"agreement": 1.0, "kappa": 1.0}
+    assert result["emotions"]["exact"] == 0.5
+    assert result["emotions"]["jaccard"] == 0.75  # {angry} vs {angry, noisy}: 1/2; {} vs {}: 1
+    assert result["emotions"]["per_label"]["noisy"]["second"] == 1
+    with pytest.raises(InputError, match="share no id"):
+        label_agreement(first, [rec("q", "other", [])], ("angry",))

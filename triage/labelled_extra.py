@@ -334,3 +334,40 @@ def labelled_set_records(
         "dropped": dict(dropped),
     }
     return records, info
+
+
+def label_agreement(first: Iterable[dict], second: Iterable[dict], emotions: Iterable[str]) -> dict:
+    """Agreement of two labelling passes over the same ids (only ids present in both count).
+
+    Per single-label head (when both passes have it): raw agreement and Cohen's kappa. Emotions: exact-set agreement, mean
+    Jaccard (two empty sets agree fully) and, per emotion, agreement and Cohen's kappa.
+    """
+    from sklearn.metrics import cohen_kappa_score
+
+    by_id = {r["id"]: r for r in first}
+    pairs = [(by_id[r["id"]], r) for r in second if r["id"] in by_id]
+    if not pairs:
+        raise InputError("the two passes share no id")
+    result: dict = {"items": len(pairs)}
+    for head in ("cause", "department"):
+        if not all(head in one and head in two for one, two in pairs):
+            continue  # e.g. emotion-only labels from a public set
+        a, b = [p[0][head] for p in pairs], [p[1][head] for p in pairs]
+        result[head] = {
+            "agreement": sum(x == y for x, y in zip(a, b, strict=True)) / len(pairs),
+            "kappa": float(cohen_kappa_score(a, b)) if len(set(a) | set(b)) > 1 else 1.0,
+        }
+    sets = [(set(p[0]["emotions"]), set(p[1]["emotions"])) for p in pairs]
+    per_label = {}
+    for label in emotions:
+        a = [label in x for x, _ in sets]
+        b = [label in y for _, y in sets]
+        same = sum(x == y for x, y in zip(a, b, strict=True)) / len(pairs)
+        kappa = float(cohen_kappa_score(a, b)) if len(set(a) | set(b)) > 1 else 1.0
+        per_label[label] = {"agreement": same, "kappa": kappa, "first": sum(a), "second": sum(b)}
+    result["emotions"] = {
+        "exact": sum(x == y for x, y in sets) / len(pairs),
+        "jaccard": sum(len(x & y) / len(x | y) if x | y else 1.0 for x, y in sets) / len(pairs),
+        "per_label": per_label,
+    }
+    return result

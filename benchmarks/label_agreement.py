@@ -3,9 +3,10 @@
     python benchmarks/label_agreement.py                  # project files only
     python benchmarks/label_agreement.py --source-labels  # also reads $CALMDESK_DATASETS
 
-1. The second pass (`triage/labels/agreement/second_pass.jsonl`) relabelled a random sample of
-   `wider_channels.jsonl` without the first labels in view; same annotator, so this measures
-   consistency, not independent agreement. Prints raw agreement and Cohen's kappa per head,
+1. The second pass (`triage/labels/agreement/second_pass.jsonl`) relabelled random samples of
+   `wider_channels.jsonl` without the first labels in view (round 1 right after labelling, round
+   2 about an hour later, on other items); same annotator, so this measures consistency, not
+   independent agreement. Prints raw agreement and Cohen's kappa per head,
    exact-set agreement, mean Jaccard and per-emotion kappa for emotions, and the differences.
 2. `--source-labels`: the labels that come from emotion sets also carry those sets' own human
    emotion labels (crowd or organisers). Mapped through `triage/mappings/*.yaml` (anger ->
@@ -81,12 +82,16 @@ def main() -> None:
     second_path = LABELS_DIR / "agreement" / "second_pass.jsonl"
     second = [json.loads(line) for line in second_path.read_text().splitlines() if line.strip()]
     emotions = Taxonomy.default()["emotions"]
-    result = label_agreement(first, second, emotions)
-    print(f"doubly labelled items: {result['items']} (of {len(first)})")
-    print(f"{'head':<12}{'agreement':>10}{'kappa':>8}")
-    for head in ("cause", "department"):
-        print(f"{head:<12}{result[head]['agreement']:>10.3f}{result[head]['kappa']:>8.3f}")
-    print_emotions(result, emotions, ("pass 1", "pass 2"))
+    rounds = sorted({row.get("round", 1) for row in second})
+    for round_ in [*rounds, None] if len(rounds) > 1 else rounds:
+        chosen = [r for r in second if round_ is None or r.get("round", 1) == round_]
+        result = label_agreement(first, chosen, emotions)
+        title = "all rounds" if round_ is None else f"round {round_}"
+        print(f"\n{title}: doubly labelled items: {result['items']} (of {len(first)})")
+        print(f"{'head':<12}{'agreement':>10}{'kappa':>8}")
+        for head in ("cause", "department"):
+            print(f"{head:<12}{result[head]['agreement']:>10.3f}{result[head]['kappa']:>8.3f}")
+        print_emotions(result, emotions, ("pass 1", "pass 2"))
     by_id = {r["id"]: r for r in first}
     print("\ndisagreements (pass 1 -> pass 2):")
     for row in second:

@@ -224,6 +224,11 @@ def test_shipped_label_files_are_valid_against_the_default_taxonomy():
             ids[entry["id"]] += 1
         assert {e["lang"] for e in entries} == {"en", "es", "zh", "ru"}
     assert max(ids.values()) == 1, "an id is used in two label files"
+    # the second-pass labels (agreement figures) refer to shipped labels, in the taxonomy.
+    for number, line in enumerate((LABELS_DIR / "agreement" / "second_pass.jsonl").open(), 1):
+        row = json.loads(line)
+        assert row["id"] in ids, f"second_pass.jsonl line {number}: unknown id {row['id']}"
+        taxonomy.check_record(row, f"second_pass.jsonl line {number}")
 
 
 def test_label_agreement_counts_only_shared_ids():

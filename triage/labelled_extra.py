@@ -306,8 +306,9 @@ def labelled_set_records(
     exclude = exclude or set()
     prefixes = {k[:_PREFIX_CHARS] for k in exclude if len(k) >= _PREFIX_CHARS}
     resolved = labelled_records([name], datasets_dir, labels_dir=labels_dir)
+    # for data_info: the raw files and their sets' licences (already checked by the call above)
     sources = load_sources(labels_dir / SOURCES_FILE_NAME)
-    entries = load_label_file(available_label_sets(labels_dir)[name])
+    files = sorted({e["file"] for e in load_label_file(available_label_sets(labels_dir)[name])})
     dropped: Counter = Counter()
     records, seen = [], set()
     for record in resolved:
@@ -320,9 +321,7 @@ def labelled_set_records(
             continue
         seen.add(key)
         records.append({**record, "weight": float(weight)})
-    raw_sets = {
-        sources[e["file"]].name: sources[e["file"]] for e in entries if e["file"] in sources
-    }
+    raw_sets = {sources[file].name: sources[file] for file in files}
     info = {
         "name": f"labels/{name}",
         "licence": "; ".join(f"{s.name}: {s.licence}" for s in raw_sets.values()),
@@ -330,7 +329,7 @@ def labelled_set_records(
         "languages": sorted({r["lang"] for r in records}),
         "heads": ["cause", "department", "emotions"],
         "weight": float(weight),
-        "files": sorted({e["file"] for e in entries}),
+        "files": files,
         "dropped": dict(dropped),
     }
     return records, info
@@ -339,8 +338,9 @@ def labelled_set_records(
 def label_agreement(first: Iterable[dict], second: Iterable[dict], emotions: Iterable[str]) -> dict:
     """Agreement of two labelling passes over the same ids (only ids present in both count).
 
-    Per single-label head (when both passes have it): raw agreement and Cohen's kappa. Emotions: exact-set agreement, mean
-    Jaccard (two empty sets agree fully) and, per emotion, agreement and Cohen's kappa.
+    Per single-label head (when both passes have it): raw agreement and Cohen's kappa.
+    Emotions: exact-set agreement, mean Jaccard (two empty sets agree fully) and, per emotion,
+    agreement and Cohen's kappa.
     """
     from sklearn.metrics import cohen_kappa_score
 

@@ -219,6 +219,7 @@ def test_shipped_label_files_are_valid_against_the_default_taxonomy():
         for entry in entries:
             raw_set = sources.get(entry["file"])
             assert raw_set is not None, f"{path.name} line {entry['line']}: {entry['file']}"
+            assert entry["source"] == raw_set.name, f"{path.name} line {entry['line']}: source"
             if raw_set.id_column:
                 assert entry["key"], f"{path.name} line {entry['line']}: needs its row id"
             ids[entry["id"]] += 1

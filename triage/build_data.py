@@ -107,6 +107,16 @@ def available_mappings(directory: Path = MAPPINGS_DIR) -> dict[str, Path]:
     return {p.stem: p for p in sorted(directory.glob("*.yaml")) if p.name != DEFAULT_SET_FILE.name}
 
 
+def default_labelled() -> dict[str, float | None]:
+    """{label set: weight or None} that the default training set adds (`labelled:` in
+    default_set.yaml; the label files live in `triage/labels/`, see `triage/labelled_extra.py`)."""
+    raw = yaml.safe_load(DEFAULT_SET_FILE.read_text(encoding="utf-8")) or {}
+    chosen = raw.get("labelled") or {}
+    if isinstance(chosen, list):
+        return dict.fromkeys(chosen)
+    return {name: (spec or {}).get("weight") for name, spec in chosen.items()}
+
+
 def default_sources() -> dict[str, float | None]:
     """{mapping name: weight override or None} of the default training set (default_set.yaml)."""
     raw = yaml.safe_load(DEFAULT_SET_FILE.read_text(encoding="utf-8")) or {}
@@ -309,11 +319,14 @@ def _complaints(root: Path, split: str) -> list[dict]:
 def build_default_training_set(
     datasets_dir: str | Path | None = None,
     sources: Iterable[str] | dict[str, float | None] | None = None,
+    labelled: Iterable[str] | dict[str, float | None] | None = None,
 ) -> tuple[list[dict], list[dict], dict]:
     """(train_records, dev_records, data_info) for the default triage models.
 
     `sources` names the mappings to add (a list, or {name: weight override}); None means the
-    list in `mappings/default_set.yaml`, [] the complaint corpus alone.
+    list in `mappings/default_set.yaml`, [] the complaint corpus alone. `labelled` names label
+    sets of `triage/labels/` (fully labelled, resolved from the raw files) the same way; they
+    enter before the mapped sets, so a text they share with a mapped set keeps our labels.
     """
     root = Path(datasets_dir) if datasets_dir is not None else default_datasets_dir()
     if not root.is_dir():
@@ -347,6 +360,20 @@ def build_default_training_set(
     if unknown:
         raise InputError(f"unknown data source(s) {unknown}; known: {', '.join(known)}")
     records = list(train)
+    if labelled is None:
+        labelled = default_labelled()
+    elif not isinstance(labelled, dict):
+        labelled = dict.fromkeys(labelled)
+    if labelled:
+        from triage.labelled_extra import labelled_set_records
+
+        for name, weight in labelled.items():
+            extra, info = labelled_set_records(
+                name, root, exclude, 1.0 if weight is None else weight
+            )
+            exclude |= {text_key(r["text"], r["lang"]) for r in extra}
+            records.extend(extra)
+            data_info["datasets"].append(info)
     for name, weight in chosen.items():
         extra, info = mapping_records(load_mapping(known[name]), root, exclude, weight)
         exclude |= {text_key(r["text"], r["lang"]) for r in extra}

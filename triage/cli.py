@@ -46,7 +46,8 @@ TRAIN_HELP = """Train a triage model and save it as a folder.
 The folder holds the weights, model.json and a model card. With --default-data the training set is
 complaints/ plus the mapped public sets from $CALMDESK_DATASETS. With --data it is a desk's own
 labelled tickets, with its own label set (a YAML file with cause, department and emotions lists;
-without --taxonomy the labels found in the data are used).
+without --taxonomy the labels found in the data are used). --labelled-set adds a label set of
+triage/labels/ (complaints we labelled from more channels, texts read from the raw sets).
 
 --data may be a folder of train/dev/test files (dev tunes the thresholds; test is left for
 `calmdesk evaluate`) or a saved `datasets` folder. Backend options go through --param.
@@ -54,6 +55,7 @@ without --taxonomy the labels found in the data are used).
 
 TRAIN_EXAMPLES = examples(
     "calmdesk train --default-data --out models/triage-default",
+    "calmdesk train --default-data --labelled-set wider_channels --out models/wider",
     "calmdesk train --data desk.csv --taxonomy desk.yaml --out models/desk",
     "calmdesk train --data data/ --out m --param C=5 --param char_ngram_range=[2,4]",
     "calmdesk train --data data/ --out m --backend transformer --base-model xlm-roberta-base",
@@ -278,6 +280,12 @@ def train_command(
         help="Use the default training set built from $CALMDESK_DATASETS "
         "(added to --data when both are given).",
     ),
+    labelled_set: list[str] = typer.Option(
+        [],
+        "--labelled-set",
+        help="With --default-data: also train on this label set of triage/labels/ (repeatable), "
+        "e.g. wider_channels; its texts are read from $CALMDESK_DATASETS.",
+    ),
     backend: str = typer.Option(
         "linear",
         help="linear (default), transformer, or auto (per language, the better of the two on dev).",
@@ -316,6 +324,8 @@ def train_command(
 
     if data is None and not default_data:
         raise InputError("give --data FILE_OR_DIR, or --default-data for the default training set")
+    if labelled_set and not default_data:
+        raise InputError("--labelled-set adds to the default training set: give --default-data")
     params = _parse_params(param)
     backend = canonical_backend_name(backend)
     if base_model:
@@ -338,9 +348,14 @@ def train_command(
     dev_records: list[dict] = []
     data_info: Any = None
     if default_data:
-        from triage.build_data import build_default_training_set
+        from triage.build_data import build_default_training_set, default_labelled
 
-        train, dev_records, data_info = build_default_training_set(datasets_dir())
+        labelled = default_labelled()
+        for name in labelled_set:
+            labelled.setdefault(name, None)
+        train, dev_records, data_info = build_default_training_set(
+            datasets_dir(), labelled=labelled
+        )
     if data is not None:
         splits = load_splits(data, **columns)
         if "train" not in splits:

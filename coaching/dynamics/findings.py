@@ -37,18 +37,18 @@ def dynamics_findings(
     """The findings whose threshold the measures cross (and that the config has not disabled)."""
     out: list[Finding] = []
 
-    def add(fid: str, turn: int | None, suggestion_values: dict | None = None, **values) -> None:
+    def add(fid: str, at: int | None, suggestion_values: dict | None = None, **values) -> None:
         if disabled(fid, settings.category):
             return
         spec = settings.findings[fid]
         texts = dict(values)
-        speaker = transcript.turns[turn].speaker if turn is not None else None
+        speaker = transcript.turns[at].speaker if at is not None else None
         out.append(
             Finding(
                 rule_id=fid,
                 category=settings.category,
                 severity=severity(fid, settings.category, spec["severity"]),  # type: ignore[arg-type]
-                turn=turn,
+                turn=at,
                 speaker=speaker,
                 start=None,
                 end=None,

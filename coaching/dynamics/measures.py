@@ -117,9 +117,10 @@ def measure_dynamics(
 def check_timings(turns: Sequence[Turn], where: str) -> None:
     """Refuse times that are not finite, negative, or end before they start."""
     for i, t in enumerate(turns):
-        for name in ("start", "end"):
-            value = getattr(t, name)
-            if value is not None and (not math.isfinite(value) or value < 0):
+        if t.start is None and t.end is None:
+            continue
+        for name, value in (("start", t.start), ("end", t.end)):
+            if value is not None and not 0 <= value < math.inf:  # NaN fails both comparisons
                 raise InputError(
                     f"{where}: turn {i} ({t.speaker or t.role}): {name} time {value!r} is not a "
                     "finite number of seconds >= 0"
@@ -209,10 +210,11 @@ def _cutoff_interruptions(turns, m, out: Dynamics) -> None:
 
 
 def speech_units(text: str, lang: str) -> int:
-    """Words (whitespace-separated), or Han characters for Chinese."""
+    """Words (whitespace-separated, with a letter or digit: a lone dash is not one), or Han
+    characters for Chinese."""
     if lang == "zh":
         return sum(1 for ch in text if "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff")
-    return len(text.split())
+    return sum(1 for word in text.split() if any(c.isalnum() for c in word))
 
 
 def _talk_by_time(turns, talk, spans, units, m, out: Dynamics) -> None:
@@ -258,22 +260,31 @@ def pace_matched(agent: float | None, customer: float | None, ratio: float) -> b
 
 
 def _silences(turns, spans, lang, m, out: Dynamics) -> None:
-    """Gaps where nobody speaks; a gap after an agent turn that asks the customer to wait is a
-    hold, any other gap a silence."""
+    """Gaps where nobody speaks. A gap is a hold when the agent asked the customer to wait in
+    one of the two turns before it (the customer may answer "okay" first), else a silence."""
     phrases = [p.lower() for p in m["hold_phrases"].get(lang, [])]
     timed = sorted((s[0], i) for i, s in enumerate(spans) if s is not None)
     reach, last = None, None  # the latest end so far, and the turn it belongs to
+    recent: list[int] = []  # the last two turns to start, in time order
+    hold, silence = 0.0, 0.0
+    asks: dict[int, bool] = {}  # turn -> asks the customer to wait (each turn read once)
     for start, i in timed:
-        if reach is not None and start > reach:
+        # only a gap longer than one of the longest so far needs telling apart (speed)
+        if reach is not None and start - reach > min(hold, silence):
             gap = round(start - reach, 2)
-            is_hold = turns[last].role == "agent" and _asks_to_hold(turns[last].text, phrases, lang)
-            if is_hold and (out.longest_hold_s is None or gap > out.longest_hold_s):
-                out.longest_hold_s, out.longest_hold_turn = gap, last
-            if not is_hold and (out.longest_silence_s is None or gap > out.longest_silence_s):
-                out.longest_silence_s, out.longest_silence_turn = gap, last
+            for k in recent:
+                if k not in asks:
+                    agent = turns[k].role == "agent"
+                    asks[k] = agent and _asks_to_hold(turns[k].text, phrases, lang)
+            hold_turn = next((k for k in reversed(recent) if asks[k]), None)
+            if hold_turn is not None and gap > hold:
+                hold, out.longest_hold_s, out.longest_hold_turn = gap, gap, hold_turn
+            elif hold_turn is None and gap > silence:
+                silence, out.longest_silence_s, out.longest_silence_turn = gap, gap, last
         end = spans[i][1]
         if reach is None or end >= reach:
             reach, last = end, i
+        recent = [*recent[-1:], i]
     if out.longest_silence_s is None:
         out.longest_silence_s = 0.0
     if out.longest_hold_s is None:

@@ -45,7 +45,8 @@ class Checker:
         self.mood = mood
         self._lang = normalize_lang_code(lang) if lang else None
         self._config = config or CoachConfig()
-        self._dynamics = DynamicsSettings.load(self._config.dynamics, self._config.source or "")
+        source = self._config.source or "config"
+        self._dynamics = DynamicsSettings.load(self._config.dynamics, source)
         # entries that only switch dynamics findings off leave the shipped rule engines usable
         self._rules_changed = any(
             not self._dynamics_entry(entry) for entry in self._config.disable

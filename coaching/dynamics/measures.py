@@ -16,6 +16,7 @@ Bad timings (end before start, negative or non-finite times) raise an InputError
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
@@ -30,6 +31,8 @@ MoodReading = tuple[str, float]
 MoodFunction = Callable[[Sequence[str], str], Sequence[MoodReading]]
 _HOLD_TAIL = 200  # hold requests come at the end of the agent's turn
 _CLOSERS = "\"'”’»)]）」 \t\r\n"
+_NOT_WORDS = ("-", "—", "–", "…", "...")  # marks that may stand alone between spaces
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")  # one character at a time: linear
 
 
 @dataclass
@@ -210,11 +213,14 @@ def _cutoff_interruptions(turns, m, out: Dynamics) -> None:
 
 
 def speech_units(text: str, lang: str) -> int:
-    """Words (whitespace-separated, with a letter or digit: a lone dash is not one), or Han
-    characters for Chinese."""
+    """Words (whitespace-separated; a lone dash or ellipsis is not one), or Han characters for
+    Chinese."""
     if lang == "zh":
-        return sum(1 for ch in text if "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff")
-    return sum(1 for word in text.split() if any(c.isalnum() for c in word))
+        return len(_HAN.findall(text))
+    words = text.split()
+    if any(mark in text for mark in _NOT_WORDS):  # rare: only then look at each word (speed)
+        return sum(1 for word in words if any(c.isalnum() for c in word))
+    return len(words)
 
 
 def _talk_by_time(turns, talk, spans, units, m, out: Dynamics) -> None:

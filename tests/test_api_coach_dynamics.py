@@ -82,7 +82,8 @@ def test_end_before_start_is_a_422_naming_the_turn(client):
     turns = [{"speaker": "Agente", "text": "Hola", "start": 5, "end": 2}]
     response = client.post("/v1/coach", json={"transcript": {"turns": turns}, "lang": "es"})
     assert response.status_code == 422
-    assert "turn 0" in response.json()["error"]["message"]
+    error = response.json()["error"]
+    assert error["code"] == "invalid_transcript" and "start" in error["message"]
 
 
 def test_batch_answers_per_agent_scorecards(client):

@@ -269,12 +269,20 @@ def test_bad_timings_are_a_clear_input_error(start, end, message):
         measure_dynamics(t, "en")
 
 
-def test_end_before_start_in_a_json_transcript_fails_through_the_checker():
-    t = parse_transcript(
-        '{"id": "j1", "turns": [{"speaker": "Agent", "text": "Hello", "start": 9, "end": 4}]}'
-    )
-    with pytest.raises(InputError, match=r"j1: turn 0 .*end < start"):
+def test_end_before_start_fails_through_the_checker_and_the_cli(tmp_path, capsys):
+    """The checker refuses it even for transcripts built in Python (no parser to catch it)."""
+    t = Transcript([Turn("Agente", "agent", "Hola", start=9.0, end=4.0)], id="j1")
+    with pytest.raises(InputError, match=r"j1: turn 0 \(Agente\): ends at 00:04\.000"):
         Checker(lang="es").check(t)
+    from calmdesk.cli import main
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("speaker,text,start,end\nAgente,Hola,9,4\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as stopped:
+        main(["coach", str(bad)])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and err.startswith("error: ") and "Traceback" not in err
+    assert "start" in err and len(err.strip().splitlines()) == 1
 
 
 # --------------------------------------------------------------------------- findings

@@ -45,7 +45,7 @@ def _load_state(app: FastAPI, settings: ApiSettings) -> None:
     app.state.schema_error = _schema_error(engine)
     app.state.store = TicketStore(engine)
     app.state.triage = TriageService(settings.triage_model_dir).load()
-    app.state.coach = CoachService().load()
+    app.state.coach = CoachService(triage=app.state.triage).load()
     app.state.batcher = TriageBatcher(
         app.state.triage,
         app.state.store,

@@ -185,6 +185,11 @@ class CoachRequest(_Request):
         description="Also check a call script's steps, e.g. 'follow-up'.",
         examples=["follow-up"],
     )
+    mood: bool = Field(
+        False,
+        description="Also read the customer's mood per turn with the served triage emotion "
+        "model (503 when none is loaded) and say whether it eased by the end.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> CoachRequest:
@@ -214,6 +219,49 @@ class FindingOut(BaseModel):
     practice: str | None = None
 
 
+class InterruptionOut(BaseModel):
+    turn: int = Field(description="The agent turn that cut in.")
+    customer_turn: int = Field(description="The customer turn it interrupted.")
+    overlap_s: float | None = Field(description="Seconds both spoke; null from cut-off marks.")
+
+
+class MoodOut(BaseModel):
+    turn: int
+    mood: str = Field(examples=["angry"], description="The strongest emotion, or 'calm'.")
+    intensity: float = Field(description="0 calm .. 1 very upset; 0.5 at the emotion threshold.")
+
+
+class DynamicsOut(BaseModel):
+    """Conversation dynamics of one call (docs/coaching.md, "Conversation dynamics")."""
+
+    timing: Literal["timestamps", "start_times", "turn_order"] = Field(
+        description="What the measures rest on: start and end times, start times only (chats), "
+        "or turn order."
+    )
+    interruptions: int | None
+    interruption_turns: list[InterruptionOut]
+    talk_ratio: float | None = Field(description="The agent's share of agent + customer talk.")
+    talk_ratio_basis: str | None = Field(description="seconds, words or characters.")
+    pace_unit: str
+    agent_pace: float | None
+    customer_pace: float | None
+    pace_matched: bool | None
+    longest_silence_s: float | None
+    longest_silence_turn: int | None
+    longest_hold_s: float | None
+    longest_hold_turn: int | None
+    response_time_mean_s: float | None
+    response_time_max_s: float | None
+    response_time_max_turn: int | None
+    mood: list[MoodOut] | None
+    mood_start: float | None
+    mood_start_label: str | None
+    mood_end: float | None
+    mood_end_label: str | None
+    mood_eased: bool | None
+    notes: list[str]
+
+
 class CoachResult(BaseModel):
     id: str | None
     agent_id: str | None
@@ -224,11 +272,71 @@ class CoachResult(BaseModel):
     n_agent_turns: int
     source: str | None = None
     script: dict | None = None
+    dynamics: DynamicsOut | None = None
     meta: dict = Field(default_factory=dict)
+
+
+class CallScore(BaseModel):
+    id: str | None
+    call: int = Field(description="Index of the call in the batch's items.")
+    score: float
+
+
+class WorstMoment(BaseModel):
+    id: str | None
+    call: int = Field(description="Index of the call in the batch's items.")
+    turn: int
+    speaker: str | None
+    start: float | None
+    text: str
+    weight: float = Field(description="Severity weights of the findings on the turn.")
+    rules: list[str]
+    anchor: str = Field(description="The turn's anchor in the HTML report.")
+
+
+class AgentDynamicsOut(BaseModel):
+    calls: int
+    timed_calls: int
+    interruptions: int
+    interruptions_per_call: float | None
+    talk_ratio: float | None
+    agent_pace: float | None
+    customer_pace: float | None
+    pace_matched_calls: int
+    pace_measured_calls: int
+    longest_silence_s: float | None
+    longest_hold_s: float | None
+    response_time_mean_s: float | None
+    response_time_max_s: float | None
+    mood_eased_calls: int
+    mood_measured_calls: int
+
+
+class AgentScorecard(BaseModel):
+    """One agent over the batch's calls: for a trainer preparing a one-to-one."""
+
+    agent_id: str
+    transcripts: int
+    agent_turns: int
+    findings: int
+    errors: int
+    warnings: int
+    infos: int
+    mean_score: float
+    min_score: float
+    lowest: str | None
+    by_category: dict[str, int]
+    top_categories: list[str]
+    scores: list[CallScore]
+    score_slope: float | None = Field(description="Least-squares score change per call.")
+    trend: Literal["improving", "steady", "worsening"] | None
+    dynamics: AgentDynamicsOut
+    worst_moments: list[WorstMoment]
 
 
 class CoachBatchResponse(BaseModel):
     items: list[CoachResult]
+    agents: list[AgentScorecard] = Field(description="Per agent (agent_id), over the items.")
 
 
 # --- tickets and feedback -------------------------------------------------------------------

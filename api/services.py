@@ -131,9 +131,10 @@ class CoachService:
     """Holds `coaching.Checker`s (rules compile once per checker and language), built at load
     for each language and for detection, and on first use for a call script."""
 
-    def __init__(self):
+    def __init__(self, triage: TriageService | None = None):
         self.error: str | None = None
-        self._checkers: dict[tuple[str | None, str | None], object] = {}
+        self.triage = triage  # its emotion head reads the customer's mood when a request asks
+        self._checkers: dict[tuple[str | None, str | None, bool], object] = {}
         self._lock = threading.Lock()
         self.loaded = False
 
@@ -157,18 +158,18 @@ class CoachService:
 
     @property
     def languages(self) -> list[str]:
-        return sorted({lang for lang, _ in self._checkers if lang is not None})
+        return sorted({key[0] for key in self._checkers if key[0] is not None})
 
     def checker(self, lang: str | None, script: str | None = None):
         """The shared Checker for a language (None: detect) and call script; built once."""
         if not self.loaded:
             raise ApiError(
-                503, "model_unavailable", f"the coaching checker is not loaded ({self.error})"
+                503, "model_unavailable", "the coaching checker is not loaded; see the server log"
             )
         return self._checker(lang, script)
 
-    def _checker(self, lang: str | None, script: str | None):
-        key = (lang, script)
+    def _checker(self, lang: str | None, script: str | None, mood: bool = False):
+        key = (lang, script, mood)
         checker = self._checkers.get(key)
         if checker is None:
             from coaching import Checker
@@ -176,13 +177,34 @@ class CoachService:
             with self._lock:
                 checker = self._checkers.get(key)
                 if checker is None:
-                    checker = Checker(lang=lang, script=script)
+                    checker = Checker(lang=lang, script=script, mood=self._mood() if mood else None)
                     self._checkers[key] = checker
         return checker
+
+    def _mood(self):
+        """The triage model's emotion head as coaching's mood function (503 when not loaded)."""
+        from calmdesk.mood import mood_from_model
+
+        model = self.triage.require() if self.triage is not None else None
+        if model is None:
+            raise ApiError(503, "model_unavailable", "mood needs the triage model; none is served")
+        return mood_from_model(model)
+
+    def scorecards(self, checked: list) -> list[dict]:
+        """The per-agent scorecards over checked calls (coaching.scorecard)."""
+        from coaching.reports import agent_summary
+
+        return agent_summary(checked)
 
     def check(
         self, request: CoachRequest, max_text_chars: int, max_turns: int, field_prefix: str = ""
     ) -> dict:
+        return self.check_one(request, max_text_chars, max_turns, field_prefix).result.to_dict()
+
+    def check_one(
+        self, request: CoachRequest, max_text_chars: int, max_turns: int, field_prefix: str = ""
+    ):
+        """The transcript and its result (`coaching.reports.Checked`), or an ApiError."""
         if not self.loaded:
             raise ApiError(
                 503, "model_unavailable", "the coaching checker is not loaded; see the server log"
@@ -223,7 +245,7 @@ class CoachService:
             transcript.id = request.id
         try:
             lang = normalize_lang_code(request.lang) if request.lang else None
-            result = self._checker(lang, request.script).check(transcript)
+            result = self._checker(lang, request.script, request.mood).check(transcript)
         except UnsupportedLanguageError as exc:
             raise ApiError(
                 422, "unsupported_language", str(exc), _prefixed(prefix, "lang")
@@ -231,4 +253,8 @@ class CoachService:
         except InputError as exc:
             field = "script" if request.script and "script" in str(exc) else source
             raise ApiError(422, "invalid_transcript", str(exc), _prefixed(prefix, field)) from None
-        return result.to_dict()
+        from coaching.reports import Checked
+
+        if result.agent_id is None:
+            result.agent_id = transcript.agent_id
+        return Checked(transcript, result)

@@ -5,7 +5,9 @@
     Checker().check_text("No puedo hacer eso.", lang="es")
 
 Rules are compiled once per language and checker (the config decides which rules and what
-severities), so a batch of calls costs one compile.
+severities), so a batch of calls costs one compile. Conversation dynamics (coaching.dynamics)
+are measured on every transcript; `mood` (a function handed in by the CLI or the API) adds the
+customer's mood per turn.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Iterable
 from calmdesk.errors import InputError
 from calmdesk.langid import detect_language, normalize_lang_code
 from coaching.config import CoachConfig, is_silenced, silenced_rules
+from coaching.dynamics import DynamicsSettings, MoodFunction, dynamics_findings, measure_dynamics
 from coaching.engine import RuleEngine, RuleMatch, matchable_text, shipped_engine
 from coaching.findings import CheckResult, Finding
 from coaching.rulebook import CATEGORIES, RuleBook
@@ -34,12 +37,20 @@ class Checker:
         lang: str | None = None,
         config: CoachConfig | None = None,
         script: str | None = None,
+        mood: MoodFunction | None = None,
     ):
         self.lang = lang
         self.config = config
         self.script = script
+        self.mood = mood
         self._lang = normalize_lang_code(lang) if lang else None
         self._config = config or CoachConfig()
+        source = self._config.source or "config"
+        self._dynamics = DynamicsSettings.load(self._config.dynamics, source)
+        # entries that only switch dynamics findings off leave the shipped rule engines usable
+        self._rules_changed = any(
+            not self._dynamics_entry(entry) for entry in self._config.disable
+        ) or any(not self._dynamics_entry(entry) for entry in self._config.severity)
         self._engines: dict[str, RuleEngine] = {}
         self._allow: dict[str, list[re.Pattern]] = {}
         if self._config.disable or self._config.severity:
@@ -65,6 +76,13 @@ class Checker:
 
             script_findings, script_summary = check_script(transcript, lang, self.script)
             findings.extend(script_findings)
+        dynamics = measure_dynamics(transcript, lang, self._dynamics, self.mood)
+        findings.extend(
+            dynamics_findings(
+                dynamics, transcript, lang, self._dynamics,
+                self._config.disables, self._config.severity_of,
+            )
+        )  # fmt: skip
         findings.sort(key=lambda f: (f.turn is None, f.turn or 0, f.start or 0, f.rule_id))
         return CheckResult(
             id=transcript.id,
@@ -76,6 +94,7 @@ class Checker:
             n_agent_turns=len(agent_turns),
             source=transcript.source,
             script=script_summary,
+            dynamics=dynamics.to_dict(),
         )
 
     def check_many(self, transcripts: Iterable[Transcript]) -> list[CheckResult]:
@@ -102,9 +121,7 @@ class Checker:
 
     def _engine(self, lang: str) -> RuleEngine:
         engine = self._engines.get(lang)
-        if engine is None and not (
-            self._config.disable or self._config.severity or self._config.rulebooks
-        ):
+        if engine is None and not (self._rules_changed or self._config.rulebooks):
             engine = self._engines[lang] = shipped_engine(lang)  # compiled once per process
         if engine is None:
             book = RuleBook.load(lang, self._config.rulebooks)
@@ -160,8 +177,12 @@ class Checker:
         seen = matchable_text(text, lang)
         return [m.span() for p in patterns for m in p.finditer(seen)]
 
+    def _dynamics_entry(self, entry: str) -> bool:
+        return entry == self._dynamics.category or entry.startswith("dynamics.")
+
     def _all_rule_ids(self) -> set[str]:
-        ids = set()
+        """Rule ids, plus the dynamics finding ids and their category (switched off alike)."""
+        ids = {*self._dynamics.finding_ids, self._dynamics.category}
         for lang in ("en", "es", "zh", "ru"):
             ids.update(rule.id for rule in RuleBook.load(lang, self._config.rulebooks))
         return ids

@@ -19,7 +19,13 @@ COACH_HELP = (
     "客服:/顾客:, Оператор:/Клиент:), JSON, JSONL, WebVTT, SRT or CSV "
     "(speaker,text[,start,end]).\n\n"
     "A batch gives one result per transcript plus a summary per agent (agent_id from the "
-    'transcript, else the file-name part before the first "_": maria_0412.txt -> maria).\n\n'
+    'transcript, else the file-name part before the first "_": maria_0412.txt -> maria). '
+    "--by-agent writes only the per-agent scorecards: score trend, top categories, "
+    "conversation dynamics and the three worst moments (linked to the turn in HTML).\n\n"
+    "Conversation dynamics (interruptions, talk ratio, pace, silences, holds, chat reply times; "
+    "with --mood the customer's mood per turn) are measured from the turn timings, or from "
+    "turn order where there are none; each has a threshold that turns it into a finding "
+    "(dynamics.interruptions, ...), switched off like a rule.\n\n"
     "Exit code: 0 when the transcripts were checked (findings or not), 2 for bad input, and 1 "
     "with --fail-on when a finding at or above that severity exists."
 )
@@ -29,6 +35,9 @@ COACH_EXAMPLES = examples(
     "calmdesk coach llamada.vtt --lang es --script follow-up",
     "calmdesk coach calls/ --format html --output report.html",
     "calmdesk coach calls/ --format csv -o findings.csv --agent-summary agents.csv",
+    "calmdesk coach calls/ --by-agent",
+    "calmdesk coach calls/ --by-agent --format html -o scorecards.html --mood",
+    "calmdesk coach call.vtt --disable dynamics.talk_ratio",
     "calmdesk coach --input batch.jsonl --format jsonl > results.jsonl",
     'calmdesk coach chat.csv --disable contrastive_but --allow "no problem"',
     'calmdesk coach call.txt --speaker "Maria=agent" --speaker "Juan=customer"',
@@ -131,7 +140,28 @@ def coach(
         None,
         "--agent-summary",
         help="Also write the per-agent summary (calls, findings, errors, warnings, mean and "
-        "lowest score, categories) to this .json or .csv file.",
+        "lowest score, categories, score trend, dynamics, worst moments) to this .json or .csv "
+        "file.",
+        show_default=False,
+    ),
+    by_agent: bool = typer.Option(
+        False,
+        "--by-agent/--by-call",
+        help="Write the per-agent scorecards (score trend, top categories, dynamics, three worst "
+        "moments) instead of one result per call, in --format (html: the scorecards, then the "
+        "calls they link to).",
+    ),
+    mood: bool = typer.Option(
+        False,
+        "--mood/--no-mood",
+        help="Also read the customer's mood per turn with the triage emotion model (slower: "
+        "loads the model) and report whether it eased by the end of the call.",
+    ),
+    mood_model: Path | None = typer.Option(
+        None,
+        "--mood-model",
+        help="Triage model folder for --mood (default: CALMDESK_TRIAGE_MODEL, else "
+        "models/triage-default).",
         show_default=False,
     ),
     fail_on: str | None = typer.Option(
@@ -170,13 +200,22 @@ def coach(
     transcripts = load_transcripts(
         source, format=normalize_format(input_format), lang=lang, speakers=names or None
     )
-    checker = _checker(lang, config, disable, severity, allow, rulebook, script)
+    mood_function = None
+    if mood or mood_model is not None:
+        from calmdesk.mood import triage_mood  # the shell hands triage's judgement to coaching
+
+        mood_function = triage_mood(mood_model)
+    checker = _checker(lang, config, disable, severity, allow, rulebook, script, mood_function)
     items = _check_all(checker, transcripts)
-    _write(items, report_format, output)
+    from coaching.reports import agent_summary as summarize
+
+    summary = summarize(items)  # computed once, formatted by every output below
+    _write(items, report_format, output, summary, by_agent)
     if agent_summary is not None:
         from coaching.reports import agent_summary_report
 
-        _write_file(agent_summary, agent_summary_report(items, summary_format), "--agent-summary")
+        report = agent_summary_report(items, summary_format, summary)
+        _write_file(agent_summary, report, "--agent-summary")
     if fail_on is not None:
         from coaching.reports import has_findings_at
 
@@ -204,6 +243,7 @@ def _checker(
     allow: list[str],
     rulebooks: list[Path],
     script: str | None,
+    mood=None,
 ):
     """The Checker with the config file (if any) and the command-line overrides on top."""
     from coaching.checker import Checker
@@ -212,7 +252,7 @@ def _checker(
     config = CoachConfig.load(
         config_path, disable=disable, severity=severity, rulebooks=rulebooks, allow=allow
     )
-    return Checker(lang=lang, config=config, script=script)
+    return Checker(lang=lang, config=config, script=script, mood=mood)
 
 
 def _check_all(checker, transcripts: list) -> list:
@@ -238,27 +278,38 @@ def _check_all(checker, transcripts: list) -> list:
     return items
 
 
-def _write(items: list, report_format: str, output: Path | None) -> None:
-    from coaching.reports import agent_summary, render, render_text
+def _write(
+    items: list, report_format: str, output: Path | None, summary: list, by_agent: bool
+) -> None:
+    from coaching.reports import (
+        agent_lines,
+        render,
+        render_by_agent,
+        render_scorecards_text,
+        render_text,
+    )
 
     if output is None and report_format == "text":
-        render_text(items)  # straight to the terminal, with colour when it is one
-    else:
-        report = render(items, report_format, color=False)
-        if output is None:
-            sys.stdout.write(report)
+        # straight to the terminal, with colour when it is one
+        if by_agent:
+            render_scorecards_text(summary)
         else:
-            _write_file(output, report, "--output")
-            typer.echo(f"wrote {len(items)} results ({report_format}) to {output}", err=True)
-    if len(items) > 1 and report_format in ("json", "jsonl", "csv"):
+            render_text(items, summary=summary)
+        return
+    if by_agent:
+        report = render_by_agent(items, report_format, summary, color=False)
+    else:
+        report = render(items, report_format, color=False, summary=summary)
+    if output is None:
+        sys.stdout.write(report)
+    else:
+        _write_file(output, report, "--output")
+        what = f"{len(summary)} agent scorecards" if by_agent else f"{len(items)} results"
+        typer.echo(f"wrote {what} ({report_format}) to {output}", err=True)
+    if len(items) > 1 and report_format in ("json", "jsonl", "csv") and not by_agent:
         # machine formats keep one result per transcript; the people-facing summary goes to stderr
-        for row in agent_summary(items):
-            typer.echo(
-                f"agent {row['agent_id']}: {row['transcripts']} calls, {row['findings']} findings "
-                f"({row['errors']} errors, {row['warnings']} warnings), mean score "
-                f"{row['mean_score']:.1f}, lowest {row['min_score']:.1f} ({row['lowest']})",
-                err=True,
-            )
+        for line in agent_lines(summary):
+            typer.echo(line, err=True)
 
 
 def _write_file(path: Path, text: str, option: str) -> None:

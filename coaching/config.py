@@ -6,6 +6,7 @@ A YAML file (all keys optional; paths relative to the file):
     severity: {easy_promise: info, en.rude_language.calm_down: warning}
     rulebooks: [our_rules.yaml]
     allow: ["no way I'd let you leave", "no tengo ni idea de lo bien que"]
+    dynamics: {findings: {dynamics.interruptions: {threshold: 1}}}  # coaching/dynamics
 
 and the same as command-line style options (`disable=["id"]`, `severity=["id=warning"]`, ...),
 which add to the file's lists and override its severities. A turn can also silence rules
@@ -28,7 +29,7 @@ from calmdesk.errors import InputError
 from coaching.findings import SEVERITIES, Severity
 from coaching.rulebook import CATEGORIES, Rule
 
-CONFIG_KEYS = ("disable", "severity", "rulebooks", "allow")
+CONFIG_KEYS = ("disable", "severity", "rulebooks", "allow", "dynamics")
 # "calmdesk: ignore" then rule ids (globs allowed) or category names; anything else ends the list.
 _SILENCE = re.compile(
     r"calmdesk\s*:\s*ignore\b((?:[\s,]+(?:[a-z]{2}\.[a-z_*]+\.[a-z0-9_*]+|"
@@ -44,6 +45,7 @@ class CoachConfig:
     rulebooks: tuple[Path, ...] = ()  # extra rulebook files, same schema as coaching/rules
     allow: tuple[str, ...] = ()  # phrases whose occurrences silence overlapping findings
     source: str | None = None  # the config file, for error messages
+    dynamics: Mapping[str, Any] = field(default_factory=dict)  # overrides of dynamics thresholds
 
     @classmethod
     def from_file(cls, path: str | Path) -> CoachConfig:
@@ -83,6 +85,7 @@ class CoachConfig:
             rulebooks=tuple((base / b) if not Path(b).is_absolute() else Path(b) for b in books),
             allow=tuple(_check_allow(allow, source)),
             source=source,
+            dynamics=_check_dynamics(data.get("dynamics"), source),
         )
 
     @classmethod
@@ -125,6 +128,7 @@ class CoachConfig:
             rulebooks=self.rulebooks + tuple(Path(r) for r in rulebooks),
             allow=self.allow + tuple(_check_allow([a for a in allow if a], "--allow")),
             source=self.source,
+            dynamics=self.dynamics,
         )
 
     def check_known(self, rule_ids: Iterable[str]) -> None:
@@ -143,14 +147,21 @@ class CoachConfig:
                 )
 
     def is_disabled(self, rule: Rule) -> bool:
+        return self.disables(rule.id, rule.category)
+
+    def disables(self, rule_id: str, category: str) -> bool:
+        """Whether an id, its category or a glob is switched off (rules and dynamics findings)."""
         return any(
-            entry == rule.id or entry == rule.category or fnmatch.fnmatchcase(rule.id, entry)
+            entry in (rule_id, category) or fnmatch.fnmatchcase(rule_id, entry)
             for entry in self.disable
         )
 
     def severity_for(self, rule: Rule) -> Severity:
         """A rule-id override wins over a category override, which wins over the rulebook."""
-        return self.severity.get(rule.id) or self.severity.get(rule.category) or rule.severity
+        return self.severity_of(rule.id, rule.category, rule.severity)
+
+    def severity_of(self, rule_id: str, category: str, default: Severity) -> Severity:
+        return self.severity.get(rule_id) or self.severity.get(category) or default
 
 
 def silenced_rules(turn_text: str) -> set[str] | None:
@@ -193,6 +204,16 @@ def _check_severities(items: Mapping[Any, Any], source: str) -> dict[str, Severi
             )
         out[str(key)] = level
     return out
+
+
+def _check_dynamics(value: Any, source: str) -> dict:
+    """Dynamics overrides, validated against the shipped thresholds (coaching/dynamics)."""
+    if not value:
+        return {}
+    from coaching.dynamics.settings import DynamicsSettings
+
+    DynamicsSettings.load(value, source=f"config {source}")
+    return dict(value)
 
 
 def _check_allow(phrases: list[str], source: str) -> list[str]:

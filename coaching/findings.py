@@ -39,6 +39,7 @@ class CheckResult:
     n_agent_turns: int
     source: str | None = None
     script: dict | None = None  # follow-up script check summary when asked for
+    dynamics: dict | None = None  # coaching.dynamics.Dynamics.to_dict(): timing, talk, pace, mood
     meta: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:

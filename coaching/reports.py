@@ -3,6 +3,8 @@
 Every writer takes `Checked` pairs (the transcript and its result), because the terminal and
 HTML reports quote the turns around each finding. Machine formats (JSON, JSONL, CSV) hold the
 results only, so they round-trip: `results_from_jsonl(to_jsonl(items))` gives them back.
+The per-agent scorecard (coaching.scorecard) is computed once per report and handed to each
+writer as `summary`; `render_by_agent` writes the scorecards alone (`coach --by-agent`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from coaching.findings import CheckResult, Finding
+from coaching.scorecard import UNKNOWN_AGENT, agent_scorecards
 from coaching.transcript import Transcript
 
 REPORT_FORMATS = ("text", "json", "jsonl", "csv", "html")
@@ -27,10 +30,13 @@ TEMPLATE = Path(__file__).with_name("templates") / "report.html"
 CSV_COLUMNS = (
     "id", "agent_id", "source", "lang", "score", "n_agent_turns", "turn", "speaker", "rule_id",
     "category", "severity", "start", "end", "text", "message", "message_en", "suggestion",
-    "practice",
+    "practice", "timing", "interruptions", "talk_ratio", "agent_pace", "customer_pace",
+    "pace_matched", "longest_silence_s", "longest_hold_s", "response_time_max_s", "mood_start",
+    "mood_end", "mood_eased",
 )  # fmt: skip
 _RESULT_COLUMNS = CSV_COLUMNS[:6]
-UNKNOWN_AGENT = "(unknown)"
+# per-call dynamics columns of the CSV report (the same value on every row of the call)
+DYNAMICS_COLUMNS = CSV_COLUMNS[CSV_COLUMNS.index("timing") :]
 
 
 @dataclass
@@ -45,54 +51,83 @@ class Checked:
 
 
 def agent_summary(items: list[Checked]) -> list[dict]:
-    """Per agent: calls, agent turns, findings by severity and category, mean and lowest score."""
-    groups: dict[str, list[CheckResult]] = defaultdict(list)
-    for item in items:
-        groups[item.result.agent_id or UNKNOWN_AGENT].append(item.result)
-    rows = []
-    for agent, results in sorted(groups.items()):
-        severities = Counter(f.severity for r in results for f in r.findings)
-        categories = Counter(f.category for r in results for f in r.findings)
-        scores = [r.score for r in results]
-        worst = min(results, key=lambda r: r.score)
-        rows.append(
-            {
-                "agent_id": agent,
-                "transcripts": len(results),
-                "agent_turns": sum(r.n_agent_turns for r in results),
-                "findings": sum(len(r.findings) for r in results),
-                "errors": severities["error"],
-                "warnings": severities["warning"],
-                "infos": severities["info"],
-                "mean_score": round(sum(scores) / len(scores), 1),
-                "min_score": round(min(scores), 1),
-                "lowest": worst.id or worst.source,
-                "by_category": dict(categories.most_common()),
-            }
-        )
-    return rows
+    """Per agent: calls, findings by severity and category, scores and their trend, dynamics and
+    the worst moments (see coaching.scorecard). Compute it once; every writer takes it."""
+    return agent_scorecards(items)
 
 
 AGENT_COLUMNS = (
     "agent_id", "transcripts", "agent_turns", "findings", "errors", "warnings", "infos",
-    "mean_score", "min_score", "lowest", "by_category",
+    "mean_score", "min_score", "lowest", "by_category", "top_categories", "scores",
+    "score_slope", "trend", "interruptions", "interruptions_per_call", "talk_ratio",
+    "agent_pace", "customer_pace", "pace_matched_calls", "pace_measured_calls",
+    "longest_silence_s", "longest_hold_s", "response_time_mean_s", "response_time_max_s",
+    "mood_eased_calls", "mood_measured_calls", "worst_moments",
 )  # fmt: skip
+AGENT_FORMATS = ("text", "json", "jsonl", "csv", "html")
 
 
-def agent_summary_report(items: list[Checked], format: str) -> str:
-    """The per-agent summary as JSON (a list) or CSV (categories as "name count; ...")."""
-    rows = agent_summary(items)
+def agent_summary_report(
+    items: list[Checked], format: str, summary: list[dict] | None = None
+) -> str:
+    """The per-agent summary as JSON (a list), JSONL (one agent a line) or CSV (one agent a row:
+    categories as "name count; ...", scores as "call score; ...", moments as "call#turn rules")."""
+    rows = agent_summary(items) if summary is None else summary
     if format == "json":
         return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
+    if format == "jsonl":
+        return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     if format != "csv":
-        raise ValueError(f"agent summary format must be json or csv, not {format!r}")
+        raise ValueError(f"agent summary format must be json, jsonl or csv, not {format!r}")
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=AGENT_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        cats = "; ".join(f"{c} {n}" for c, n in row["by_category"].items())
-        writer.writerow({**row, "by_category": cats})
+        writer.writerow({k: v for k, v in _agent_csv_row(row).items() if k in AGENT_COLUMNS})
     return buffer.getvalue()
+
+
+def _agent_csv_row(row: dict) -> dict:
+    return {
+        **row,
+        **row["dynamics"],
+        "by_category": "; ".join(f"{c} {n}" for c, n in row["by_category"].items()),
+        "top_categories": "; ".join(row["top_categories"]),
+        "scores": "; ".join(f"{s['id']} {s['score']:.1f}" for s in row["scores"]),
+        "worst_moments": "; ".join(
+            f"{m['id']}#turn{m['turn']} ({', '.join(m['rules'])})" for m in row["worst_moments"]
+        ),
+    }
+
+
+def render_by_agent(
+    items: list[Checked], format: str, summary: list[dict] | None = None, color: bool | None = None
+) -> str:
+    """`coach --by-agent`: the scorecards alone (HTML: the scorecards, then the calls they link
+    to)."""
+    rows = agent_summary(items) if summary is None else summary
+    if format == "html":
+        return to_html(items, summary=rows, scorecards_only=True)
+    if format == "text":
+        buffer = io.StringIO()
+        render_scorecards_text(rows, buffer, color=color)
+        return buffer.getvalue()
+    return agent_summary_report(items, format, rows)
+
+
+def agent_lines(summary: list[dict]) -> list[str]:
+    """One line per agent, for stderr after a machine-format batch report."""
+    lines = []
+    for row in summary:
+        line = (
+            f"agent {row['agent_id']}: {row['transcripts']} calls, {row['findings']} findings "
+            f"({row['errors']} errors, {row['warnings']} warnings), mean score "
+            f"{row['mean_score']:.1f}, lowest {row['min_score']:.1f} ({row['lowest']})"
+        )
+        if row["trend"]:
+            line += f", {row['trend']}"
+        lines.append(line)
+    return lines
 
 
 def _nonzero(counts: dict[str, int]) -> dict[str, int]:
@@ -154,6 +189,7 @@ def to_csv(items: list[Checked]) -> str:
         base = {
             "id": r.id, "agent_id": r.agent_id, "source": r.source, "lang": r.lang,
             "score": r.score, "n_agent_turns": r.n_agent_turns,
+            **{k: (r.dynamics or {}).get(k) for k in DYNAMICS_COLUMNS},
         }  # fmt: skip
         if not r.findings:
             writer.writerow(base)
@@ -182,10 +218,14 @@ def _valid_span(text: str, f: Finding) -> bool:
     return f.start is not None and f.end is not None and 0 <= f.start < f.end <= len(text)
 
 
-def render_text(items: list[Checked], out: TextIO | None = None, color: bool | None = None) -> None:
+def render_text(
+    items: list[Checked],
+    out: TextIO | None = None,
+    color: bool | None = None,
+    summary: list[dict] | None = None,
+) -> None:
     """Readable report: each finding under its turn with the span highlighted, then summaries."""
     from rich.console import Console
-    from rich.table import Table
     from rich.text import Text
 
     console = Console(
@@ -223,21 +263,129 @@ def render_text(items: list[Checked], out: TextIO | None = None, color: bool | N
             console.print(Text(f"  by category: {counts}", style="dim"))
         if r.script:
             console.print(_script_line(r.script))
+        if r.dynamics:
+            console.print(Text(f"  dynamics: {dynamics_line(r.dynamics)}", style="dim"))
         if not r.findings:
             console.print(Text("  no findings", style="green"))
         console.print()
     if len(items) > 1:
-        table = Table(title="Summary per agent", show_lines=False)
-        for name in ("agent", "calls", "agent turns", "findings", "errors", "warnings",
-                     "mean score", "lowest"):  # fmt: skip
-            table.add_column(name)
-        for row in agent_summary(items):
-            table.add_row(
-                row["agent_id"], str(row["transcripts"]), str(row["agent_turns"]),
-                str(row["findings"]), str(row["errors"]), str(row["warnings"]),
-                f"{row['mean_score']:.1f}", f"{row['min_score']:.1f} ({row['lowest']})",
-            )  # fmt: skip
-        console.print(table)
+        console.print(_scorecard_table(agent_summary(items) if summary is None else summary))
+
+
+def _scorecard_table(summary: list[dict]):
+    from rich.table import Table
+
+    table = Table(title="Summary per agent", show_lines=False)
+    for name in ("agent", "calls", "agent turns", "findings", "errors", "warnings",
+                 "mean score", "lowest", "trend", "top categories", "interruptions",
+                 "talk", "pace agent/customer"):  # fmt: skip
+        table.add_column(name)
+    for row in summary:
+        d = row["dynamics"]
+        table.add_row(
+            row["agent_id"], str(row["transcripts"]), str(row["agent_turns"]),
+            str(row["findings"]), str(row["errors"]), str(row["warnings"]),
+            f"{row['mean_score']:.1f}", f"{row['min_score']:.1f} ({row['lowest']})",
+            row["trend"] or "-", ", ".join(row["top_categories"]) or "-",
+            str(d["interruptions"]), _percent(d["talk_ratio"]),
+            f"{_num(d['agent_pace'])}/{_num(d['customer_pace'])}",
+        )  # fmt: skip
+    return table
+
+
+def render_scorecards_text(
+    summary: list[dict], out: TextIO | None = None, color: bool | None = None
+) -> None:
+    """`coach --by-agent` in a terminal: one block per agent, for a trainer's one-to-one."""
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(
+        file=out, no_color=color is False, force_terminal=color, highlight=False, soft_wrap=True
+    )
+    for row in summary:
+        d = row["dynamics"]
+        console.print(Text(f"━━ agent {row['agent_id']}", style="bold"))
+        console.print(
+            f"  {row['transcripts']} calls, {row['agent_turns']} agent turns, {row['findings']} "
+            f"findings ({row['errors']} errors, {row['warnings']} warnings, {row['infos']} info)"
+        )
+        trend = f" ({row['trend']}, {row['score_slope']:+.1f} per call)" if row["trend"] else ""
+        scores = " → ".join(f"{s['score']:.1f}" for s in row["scores"])
+        console.print(f"  scores: {scores}; mean {row['mean_score']:.1f}{trend}")
+        top = ", ".join(f"{c} {row['by_category'][c]}" for c in row["top_categories"])
+        console.print(f"  top categories: {top or 'none'}")
+        console.print(f"  dynamics: {scorecard_dynamics_line(d)}")
+        if row["worst_moments"]:
+            console.print("  worst moments:")
+        for m in row["worst_moments"]:
+            console.print(
+                f"    {m['id']} turn {m['turn']} {m['speaker'] or ''}: “{m['text']}” "
+                f"({', '.join(m['rules'])})",
+                markup=False,
+            )
+        console.print()
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f}%"
+
+
+def _num(value: float | None, unit: str = "") -> str:
+    return "-" if value is None else f"{value:.0f}{unit}"
+
+
+def dynamics_line(d: dict) -> str:
+    """One transcript's dynamics in one line (text report)."""
+    parts = [f"timing {d['timing']}"]
+    if d.get("interruptions") is not None:
+        turns = ", ".join(str(x["turn"]) for x in d["interruption_turns"])
+        parts.append(f"{d['interruptions']} interruptions" + (f" (turns {turns})" if turns else ""))
+    if d.get("talk_ratio") is not None:
+        parts.append(f"agent talk {_percent(d['talk_ratio'])} of {d['talk_ratio_basis']}")
+    if d.get("agent_pace") is not None:
+        matched = "matched" if d["pace_matched"] else "not matched"
+        parts.append(
+            f"pace agent {d['agent_pace']:.0f} / customer {d['customer_pace']:.0f} "
+            f"{d['pace_unit']} ({matched})"
+        )
+    if d.get("longest_silence_s") is not None:
+        parts.append(f"longest silence {d['longest_silence_s']:.0f} s")
+    if d.get("longest_hold_s"):
+        parts.append(f"longest hold {d['longest_hold_s']:.0f} s")
+    if d.get("response_time_max_s") is not None:
+        parts.append(
+            f"reply time mean {d['response_time_mean_s']:.0f} s, "
+            f"max {d['response_time_max_s']:.0f} s"
+        )
+    if d.get("mood_start") is not None:
+        eased = {True: "eased", False: "did not ease", None: "calm throughout"}[d["mood_eased"]]
+        parts.append(
+            f"mood {d['mood_start_label']} {d['mood_start']:.2f} → {d['mood_end_label']} "
+            f"{d['mood_end']:.2f} ({eased})"
+        )
+    return " · ".join(parts)
+
+
+def scorecard_dynamics_line(d: dict) -> str:
+    """An agent's dynamics over their calls in one line."""
+    parts = [f"{d['interruptions']} interruptions in {d['calls']} calls"]
+    if d["talk_ratio"] is not None:
+        parts.append(f"agent talk {_percent(d['talk_ratio'])}")
+    if d["pace_measured_calls"]:
+        parts.append(
+            f"pace agent {_num(d['agent_pace'])} / customer {_num(d['customer_pace'])}, matched "
+            f"in {d['pace_matched_calls']}/{d['pace_measured_calls']} calls"
+        )
+    if d["longest_silence_s"] is not None:
+        parts.append(f"longest silence {d['longest_silence_s']:.0f} s")
+    if d["longest_hold_s"]:
+        parts.append(f"longest hold {d['longest_hold_s']:.0f} s")
+    if d["response_time_max_s"] is not None:
+        parts.append(f"slowest reply {d['response_time_max_s']:.0f} s")
+    if d["mood_measured_calls"]:
+        parts.append(f"mood eased in {d['mood_eased_calls']}/{d['mood_measured_calls']} calls")
+    return " · ".join(parts)
 
 
 def _print_finding(console, f: Finding) -> None:
@@ -373,6 +521,8 @@ def _transcript_section(index: int, item: Checked) -> str:
             f'<div class="script"><h3>{_e(r.script["script"])} script: '
             f"{r.script['found']}/{r.script['total']} steps</h3><ul>{steps}</ul></div>"
         )
+    if r.dynamics:
+        out.append(_dynamics_html(r.dynamics, prefix))
     if by_turn.get(None):
         notes = "".join(_note(n, f, prefix) for n, f in by_turn[None])
         out.append(
@@ -382,6 +532,8 @@ def _transcript_section(index: int, item: Checked) -> str:
     for step in (r.script or {}).get("steps", []):
         if step.get("found") and step.get("start") is not None:
             steps[step["turn"]].append(step)
+    cuts = {c["turn"]: c for c in (r.dynamics or {}).get("interruption_turns", [])}
+    moods = {m["turn"]: m for m in (r.dynamics or {}).get("mood") or []}
     out.append('<ol class="turns" start="0">')
     for i, turn in enumerate(t.turns):
         found = by_turn.get(i, [])
@@ -391,9 +543,24 @@ def _transcript_section(index: int, item: Checked) -> str:
             if found
             else ""
         )
+        extra, attrs = "", ""
+        if i in cuts:
+            cut = cuts[i]
+            how = f"{cut['overlap_s']:.1f} s over" if cut["overlap_s"] is not None else "cut off"
+            attrs += f' data-interrupts="{cut["customer_turn"]}"'
+            extra += (
+                f'<span class="interruption" title="interrupted turn {cut["customer_turn"]}">'
+                f"interrupted the customer ({how})</span>"
+            )
+        if i in moods:
+            mood = moods[i]
+            attrs += f' data-mood="{_e(mood["mood"])}" data-intensity="{mood["intensity"]:.3f}"'
+            extra += f'<span class="mood">{_e(mood["mood"])} {mood["intensity"]:.2f}</span>'
+        classes = f"turn role-{_e(turn.role)}{' flagged' if found else ''}"
+        classes += " interrupting" if i in cuts else ""
         out.append(
-            f'<li class="turn role-{_e(turn.role)}{" flagged" if found else ""}" '
-            f'id="{prefix}-turn{i}">{clock}<span class="speaker">{_e(turn.speaker)}</span>'
+            f'<li class="{classes}" id="{prefix}-turn{i}"{attrs}>{clock}'
+            f'<span class="speaker">{_e(turn.speaker)}</span>{extra}'
             f'<div class="text">{_highlighted(turn.text, found, prefix, steps.get(i))}</div>'
             f"{notes}</li>"
         )
@@ -401,19 +568,116 @@ def _transcript_section(index: int, item: Checked) -> str:
     return "\n".join(out)
 
 
-def _agent_table(items: list[Checked]) -> str:
+_DYNAMICS_ROWS = (
+    ("interruptions", "interruptions"),
+    ("talk_ratio", "agent share of the talk"),
+    ("agent_pace", "agent pace"),
+    ("customer_pace", "customer pace"),
+    ("pace_matched", "pace matched"),
+    ("longest_silence_s", "longest silence (s)"),
+    ("longest_hold_s", "longest hold (s)"),
+    ("response_time_mean_s", "mean reply time (s)"),
+    ("response_time_max_s", "slowest reply (s)"),
+    ("mood_start", "mood at the start"),
+    ("mood_end", "mood at the end"),
+    ("mood_eased", "mood eased"),
+)
+
+
+def _dynamics_value(d: dict, key: str) -> str:
+    value = d.get(key)
+    if value is None:
+        return "not measured" if key != "mood_eased" or d.get("mood_start") is None else "calm"
+    if key == "talk_ratio":
+        return f"{_percent(value)} ({d['talk_ratio_basis']})"
+    if key in ("agent_pace", "customer_pace"):
+        return f"{value:.0f} {d['pace_unit']}"
+    if key == "interruptions" and d["interruption_turns"]:
+        turns = ", ".join(str(x["turn"]) for x in d["interruption_turns"])
+        return f"{value} (turns {turns})"
+    if key in ("mood_start", "mood_end"):
+        return f"{d[key + '_label']} {value:.2f}"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _dynamics_html(d: dict, prefix: str) -> str:
+    """The conversation dynamics of one call; `data-measure` and `data-value` for tools."""
     rows = "".join(
-        f"<tr><td>{_e(s['agent_id'])}</td><td>{s['transcripts']}</td><td>{s['agent_turns']}</td>"
+        f'<tr data-measure="{key}" data-value="{_e(_raw(d.get(key)))}"><td>{_e(label)}</td>'
+        f"<td>{_e(_dynamics_value(d, key))}</td></tr>"
+        for key, label in _DYNAMICS_ROWS
+    )
+    notes = "".join(f"<li>{_e(n)}</li>" for n in d.get("notes", []))
+    return (
+        f'<div class="dynamics" id="{prefix}-dynamics" data-timing="{_e(d["timing"])}">'
+        f'<table class="dynamics"><caption>Conversation dynamics (timing: {_e(d["timing"])})'
+        f"</caption><tr><th>measure</th><th>value</th></tr>{rows}</table>"
+        + (f'<ul class="dynamics-notes">{notes}</ul>' if notes else "")
+        + "</div>"
+    )
+
+
+def _raw(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _scorecards_html(summary: list[dict]) -> str:
+    """Per agent: the summary table, then a card with trend, categories, dynamics and the three
+    worst moments linked to their turns."""
+    rows = "".join(
+        f"<tr><td>{_e(s['agent_id'])}</td>"
+        f"<td>{s['transcripts']}</td><td>{s['agent_turns']}</td>"
         f"<td>{s['findings']}</td><td>{s['errors']}</td><td>{s['warnings']}</td>"
         f"<td>{s['mean_score']:.1f}</td><td>{s['min_score']:.1f} ({_e(s['lowest'])})</td>"
+        f"<td>{_e(s['trend'] or '-')}</td>"
         f"<td>{_e(', '.join(f'{c} {n}' for c, n in s['by_category'].items()))}</td></tr>"
-        for s in agent_summary(items)
+        for s in summary
     )
+    cards = "".join(_scorecard_html(s) for s in summary)
     return (
         '<section class="agents"><h2>Summary per agent</h2><table class="agents">'
         "<tr><th>agent</th><th>calls</th><th>agent turns</th><th>findings</th><th>errors</th>"
-        "<th>warnings</th><th>mean score</th><th>lowest</th><th>categories</th></tr>"
-        f"{rows}</table></section>"
+        "<th>warnings</th><th>mean score</th><th>lowest</th><th>trend</th><th>categories</th></tr>"
+        f"{rows}</table>{cards}</section>"
+    )
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in text)
+
+
+def _scorecard_html(s: dict) -> str:
+    scores = " → ".join(
+        f'<a href="#t{x["call"]}" data-score="{x["score"]:.1f}">{x["score"]:.1f}</a>'
+        for x in s["scores"]
+    )
+    trend = (
+        f' <span class="trend {_e(s["trend"])}">{_e(s["trend"])} ({s["score_slope"]:+.1f} per '
+        "call)</span>"
+        if s["trend"]
+        else ""
+    )
+    top = ", ".join(f"{_e(c)} {s['by_category'][c]}" for c in s["top_categories"]) or "none"
+    moments = "".join(
+        f'<li data-call="{m["call"]}" data-turn="{m["turn"]}"><a href="#{_e(m["anchor"])}">'
+        f"{_e(m['id'])}, turn {m['turn']}</a> <q>{_e(m['text'])}</q> "
+        f"<small>{_e(', '.join(m['rules']))}</small></li>"
+        for m in s["worst_moments"]
+    )
+    return (
+        f'<div class="scorecard" id="agent-{_e(_slug(s["agent_id"]))}" '
+        f'data-agent="{_e(s["agent_id"])}"><h3>{_e(s["agent_id"])}</h3>'
+        f'<p class="scores">Scores in call order: {scores}{trend}</p>'
+        f'<p class="top">Top categories: {top}</p>'
+        f'<p class="dynamics">Dynamics: {_e(scorecard_dynamics_line(s["dynamics"]))}</p>'
+        + (f'<h4>Worst moments</h4><ol class="moments">{moments}</ol>' if moments else "")
+        + "</div>"
     )
 
 
@@ -426,11 +690,17 @@ def _category_table(items: list[Checked]) -> str:
     )
 
 
-def to_html(items: list[Checked], title: str = "calmdesk coaching report") -> str:
-    """A single HTML file (inline CSS, no scripts, no external resources) for trainers."""
+def to_html(
+    items: list[Checked],
+    title: str = "calmdesk coaching report",
+    summary: list[dict] | None = None,
+    scorecards_only: bool = False,
+) -> str:
+    """A single HTML file (inline CSS, no scripts, no external resources) for trainers. With
+    `scorecards_only` (coach --by-agent) the scorecards come first even for one call."""
     parts = []
-    if len(items) > 1:
-        parts.append(_agent_table(items))
+    if len(items) > 1 or scorecards_only:
+        parts.append(_scorecards_html(agent_summary(items) if summary is None else summary))
         parts.append(_category_table(items))
         links = "".join(
             f'<li><a href="#t{i}">{_e(it.result.id or it.result.source)}</a> '
@@ -451,8 +721,11 @@ def to_html(items: list[Checked], title: str = "calmdesk coaching report") -> st
 # --------------------------------------------------------------------------- dispatch
 
 
-def render(items: list[Checked], format: str, color: bool | None = None) -> str:
-    """The report as text in `format` (text without colour unless `color`)."""
+def render(
+    items: list[Checked], format: str, color: bool | None = None, summary: list[dict] | None = None
+) -> str:
+    """The report as text in `format` (text without colour unless `color`); `summary` is the
+    per-agent scorecard when the caller has computed it already."""
     if format == "json":
         return to_json(items[0] if len(items) == 1 else items) + "\n"
     if format == "jsonl":
@@ -460,9 +733,9 @@ def render(items: list[Checked], format: str, color: bool | None = None) -> str:
     if format == "csv":
         return to_csv(items)
     if format == "html":
-        return to_html(items)
+        return to_html(items, summary=summary)
     if format == "text":
         buffer = io.StringIO()
-        render_text(items, buffer, color=color)
+        render_text(items, buffer, color=color, summary=summary)
         return buffer.getvalue()
     raise ValueError(f"unknown report format {format!r}; use one of {', '.join(REPORT_FORMATS)}")

@@ -227,11 +227,16 @@ def test_out_of_range_offsets_do_not_break_reports():
     assert "msg en.negative.cant" in render([item], "text")
 
 
-@pytest.mark.parametrize(("severity", "expected"), [("error", True), ("warning", True)])
-def test_fail_on_thresholds(severity, expected):
-    assert has_findings_at([_checked().result], severity) is expected
-    assert has_findings_at([_clean().result], severity) is False
-    warn_only = _checked().result
-    warn_only.findings = [f for f in warn_only.findings if f.severity == "warning"]
-    assert has_findings_at([warn_only], "error") is False
-    assert has_findings_at([warn_only], "warning") is True
+@pytest.mark.parametrize("floor", ["error", "warning", "info"])
+@pytest.mark.parametrize("found", ["error", "warning", "info"])
+def test_fail_on_thresholds(floor, found):
+    """A call whose only finding is at `found` fails `--fail-on floor` exactly when `found` is
+    at or above `floor`: all nine pairs, so a wrong order or comparison shows."""
+    order = ["info", "warning", "error"]
+    only = _checked().result
+    only.findings = [f for f in only.findings if f.severity == "error"][:1]
+    only.findings[0].severity = found
+    expected = order.index(found) >= order.index(floor)
+    assert has_findings_at([only], floor) is expected
+    assert has_findings_at([_clean().result, only], floor) is expected  # any call in the batch
+    assert has_findings_at([_clean().result], floor) is False

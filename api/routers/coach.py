@@ -46,9 +46,8 @@ def coach_batch(
 ) -> dict:
     if len(request.items) > settings.max_batch:
         raise too_large_batch(len(request.items), settings.max_batch)
-    return {
-        "items": [
-            coach.check(item, settings.max_text_chars, settings.max_turns, f"items.{i}")
-            for i, item in enumerate(request.items)
-        ]
-    }
+    checked = [
+        coach.check_one(item, settings.max_text_chars, settings.max_turns, f"items.{i}")
+        for i, item in enumerate(request.items)
+    ]
+    return {"items": [c.result.to_dict() for c in checked], "agents": coach.scorecards(checked)}

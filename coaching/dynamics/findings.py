@@ -1,0 +1,120 @@
+"""Thresholds turn measures into findings ("interrupted the customer 4 times"), one id each.
+
+A finding of conversation dynamics is a `Finding` like a rule's: it has an id that a config or
+`--disable` switches off, a severity that `--severity` changes, a message in the call's language
+and in English, and a suggestion. It quotes no span (`text` is empty); `turn` points at the turn
+where it happened, or is None for the whole call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from coaching.dynamics.measures import Dynamics
+from coaching.dynamics.settings import DynamicsSettings
+from coaching.findings import Finding
+from coaching.transcript import Transcript
+
+PRACTICE = {
+    "dynamics.interruptions": "listen actively: don't interrupt",
+    "dynamics.talk_ratio": "listen to them vent",
+    "dynamics.pace_mismatch": "match the customer's speaking pace",
+    "dynamics.long_silence": "keep the customer informed",
+    "dynamics.long_hold": "keep the customer informed, with an expected time",
+    "dynamics.slow_response": "short channel, fast response",
+    "dynamics.mood_not_eased": "calming: listen, show understanding, explain",
+}
+
+
+def dynamics_findings(
+    dynamics: Dynamics,
+    transcript: Transcript,
+    lang: str,
+    settings: DynamicsSettings,
+    disabled: Callable[[str, str], bool] = lambda rule_id, category: False,
+    severity: Callable[[str, str, str], str] = lambda rule_id, category, default: default,
+) -> list[Finding]:
+    """The findings whose threshold the measures cross (and that the config has not disabled)."""
+    out: list[Finding] = []
+
+    def add(fid: str, at: int | None, suggestion_values: dict | None = None, **values) -> None:
+        if disabled(fid, settings.category):
+            return
+        spec = settings.findings[fid]
+        texts = dict(values)
+        speaker = transcript.turns[at].speaker if at is not None else None
+        out.append(
+            Finding(
+                rule_id=fid,
+                category=settings.category,
+                severity=severity(fid, settings.category, spec["severity"]),  # type: ignore[arg-type]
+                turn=at,
+                speaker=speaker,
+                start=None,
+                end=None,
+                text="",
+                message=settings.text(fid, "message", lang, **texts),
+                message_en=settings.text(fid, "message", "en", **_in_english(fid, texts, settings)),
+                suggestion=settings.text(fid, "suggestion", lang, **(suggestion_values or texts)),
+                practice=PRACTICE.get(fid),
+            )
+        )
+
+    d = dynamics
+    if d.interruptions and d.interruptions >= settings.threshold("dynamics.interruptions"):
+        turns = ", ".join(str(x["turn"]) for x in d.interruption_turns)
+        add("dynamics.interruptions", None, count=d.interruptions, turns=turns)
+    talk = settings.findings["dynamics.talk_ratio"]
+    n_talk = sum(1 for t in transcript.turns if t.role in ("agent", "customer"))
+    if (
+        d.talk_ratio is not None
+        and d.talk_ratio > settings.threshold("dynamics.talk_ratio")
+        and n_talk >= int(talk.get("min_turns", 0))
+    ):
+        add("dynamics.talk_ratio", None, percent=round(d.talk_ratio * 100))
+    if d.pace_matched is False:
+        spec = settings.findings["dynamics.pace_mismatch"]
+        direction = "faster" if d.agent_pace > d.customer_pace else "slower"
+        advice = spec["advice"][direction]
+        unit = spec["unit"].get(lang) or spec["unit"]["en"]
+        add(
+            "dynamics.pace_mismatch",
+            None,
+            {"advice": advice.get(lang) or advice["en"]},
+            agent_pace=round(d.agent_pace),
+            customer_pace=round(d.customer_pace),
+            unit=unit,
+        )
+    silence = settings.threshold("dynamics.long_silence")
+    if d.longest_silence_s and d.longest_silence_s > silence:
+        add("dynamics.long_silence", d.longest_silence_turn, duration=duration(d.longest_silence_s),
+            turn=d.longest_silence_turn)  # fmt: skip
+    hold = settings.threshold("dynamics.long_hold")
+    if d.longest_hold_s and d.longest_hold_s > hold:
+        add("dynamics.long_hold", d.longest_hold_turn, duration=duration(d.longest_hold_s),
+            turn=d.longest_hold_turn, limit=duration(hold))  # fmt: skip
+    slow = settings.threshold("dynamics.slow_response")
+    if d.response_time_max_s is not None and d.response_time_max_s > slow:
+        add("dynamics.slow_response", d.response_time_max_turn,
+            duration=duration(d.response_time_max_s), turn=d.response_time_max_turn,
+            limit=duration(slow))  # fmt: skip
+    if d.mood_eased is False:
+        add("dynamics.mood_not_eased", None, start_mood=d.mood_start_label,
+            start=f"{d.mood_start:.2f}", end_mood=d.mood_end_label,
+            end=f"{d.mood_end:.2f}")  # fmt: skip
+    return out
+
+
+def duration(seconds: float) -> str:
+    """'45 s', '2:05 min'."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}:{secs:02d} min"
+
+
+def _in_english(fid: str, values: dict, settings: DynamicsSettings) -> dict:
+    """The same values for the English message (the pace unit is the only translated one)."""
+    if fid == "dynamics.pace_mismatch":
+        return {**values, "unit": settings.findings[fid]["unit"]["en"]}
+    return values

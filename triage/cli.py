@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 
+from calmdesk import scale_cli
 from calmdesk.cli_help import examples
 from calmdesk.errors import InputError
 
@@ -35,6 +36,7 @@ TRIAGE_EXAMPLES = examples(
     'calmdesk triage "I was charged twice for the same order!!"',
     'calmdesk triage --lang es --json "Me cobraron dos veces"',
     "calmdesk triage -i tickets.csv --text-column body -o out.jsonl",
+    "calmdesk triage -i history/ -o routed/ --engine ray --workers 2 --resume",
 )
 
 TRAIN_HELP = """Train a triage model and save it as a folder.
@@ -135,7 +137,17 @@ def triage_command(
     lang_column: str = typer.Option(
         "lang", help="Column holding the language (--input; detected per row when missing)."
     ),
+    engine: str = scale_cli.ENGINE,
+    address: str | None = scale_cli.ADDRESS,
+    workers: int = scale_cli.WORKERS,
+    batch_size: int = scale_cli.BATCH_SIZE,
+    cpus_per_worker: float = scale_cli.CPUS_PER_WORKER,
+    resume: bool = scale_cli.RESUME,
+    shard_format: str = scale_cli.SHARD_FORMAT,
 ) -> None:
+    engine = scale_cli.check_engine(engine, output)
+    if engine == "ray" and input_path is None:
+        raise InputError("--engine ray triages files: give --input FILE_OR_FOLDER")
     if (text is None) == (input_path is None):
         raise InputError(
             'give either a text (calmdesk triage "...") or --input FILE, not both or neither'
@@ -146,6 +158,15 @@ def triage_command(
         from calmdesk.langid import normalize_lang_code
 
         lang = normalize_lang_code(lang)
+    if engine == "ray":
+        from triage.distributed import triage_job
+
+        job = triage_job(_model_path(model), lang, text_column, id_column, lang_column)
+        scale_cli.run_on_ray(
+            job, [input_path], output, shard_format=shard_format, workers=workers,
+            batch_size=batch_size, cpus_per_worker=cpus_per_worker, address=address, resume=resume,
+        )  # fmt: skip
+        return
     loaded = _load_model(model)
     if text is not None:
         result = loaded.predict([text], [lang] if lang else None, ["1"])[0]
@@ -162,6 +183,7 @@ def _triage_file(
 ) -> None:  # fmt: skip
     from tqdm import tqdm
 
+    from triage.batch import triage_rows
     from triage.data import load_records
 
     records = load_records(
@@ -170,6 +192,7 @@ def _triage_file(
         id_column=id_column,
         lang_column=lang_column,
         require_labels=False,
+        allow_empty=True,
     )
     failed = 0
     handle = output.open("w", encoding="utf-8") if output else sys.stdout
@@ -180,11 +203,11 @@ def _triage_file(
         ) as bar:  # fmt: skip
             for start in range(0, len(records), _BATCH):
                 batch = records[start : start + _BATCH]
-                results = model.predict(
+                results = triage_rows(
+                    model,
                     [r["text"] for r in batch],
                     [lang or r["lang"] for r in batch],
                     [r["id"] for r in batch],
-                    errors="item",
                 )
                 for result in results:
                     failed += "error" in result

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from calmdesk import scale_cli
 from calmdesk.cli_help import examples
 from calmdesk.errors import InputError
 
@@ -42,6 +43,7 @@ COACH_EXAMPLES = examples(
     'calmdesk coach chat.csv --disable contrastive_but --allow "no problem"',
     'calmdesk coach call.txt --speaker "Maria=agent" --speaker "Juan=customer"',
     "cat call.txt | calmdesk coach - --fail-on error",
+    "calmdesk coach --input calls-2025/ --output coached/ --engine ray --workers 2",
 )
 
 
@@ -171,6 +173,13 @@ def coach(
         "or info (for CI).",
         show_default=False,
     ),
+    engine: str = scale_cli.ENGINE,
+    address: str | None = scale_cli.ADDRESS,
+    workers: int = scale_cli.WORKERS,
+    batch_size: int = scale_cli.BATCH_SIZE,
+    cpus_per_worker: float = scale_cli.CPUS_PER_WORKER,
+    resume: bool = scale_cli.RESUME,
+    shard_format: str = scale_cli.SHARD_FORMAT,
 ) -> None:
     from coaching.parsers import load_transcripts, normalize_format, parse_speaker_option
     from coaching.parsers import speaker_names as read_speaker_names
@@ -197,6 +206,25 @@ def coach(
     if speakers is not None:
         names.update(read_speaker_names(speakers))
     names.update(parse_speaker_option(speaker))
+    if scale_cli.check_engine(engine, output) == "ray":
+        _coach_on_ray(
+            source,
+            lang,
+            disable,
+            severity,
+            allow,
+            rulebook,
+            script,
+            names,
+            output,
+            shard_format=shard_format,
+            workers=workers,
+            batch_size=batch_size,
+            cpus_per_worker=cpus_per_worker,
+            address=address,
+            resume=resume,
+        )
+        return
     transcripts = load_transcripts(
         source, format=normalize_format(input_format), lang=lang, speakers=names or None
     )
@@ -221,6 +249,31 @@ def coach(
 
         if has_findings_at([i.result for i in items], fail_on):
             raise typer.Exit(code=1)
+
+
+def _coach_on_ray(
+    source, lang, disable, severity, allow, rulebooks, script, names, output, **options
+) -> None:
+    from coaching.distributed import coach_job
+    from coaching.parsers import transcript_files
+
+    if source == "-":
+        raise InputError("--engine ray reads JSONL files or folders, not stdin")
+    path = Path(source)
+    files = transcript_files(path, "jsonl") if path.is_dir() else [path]
+    job = coach_job(
+        {
+            "lang": lang,
+            "disable": list(disable),
+            "severity": list(severity),
+            "allow": list(allow),
+            "rulebooks": [str(r.resolve()) for r in rulebooks],
+            "script": script,
+            "speakers": names or None,
+            "display_names": {str(f.resolve()): str(f) for f in files},
+        }
+    )
+    scale_cli.run_on_ray(job, [path], output, **options)
 
 
 def _one_source(path: str | None, input: str | None) -> str:
@@ -262,8 +315,14 @@ def _check_all(checker, transcripts: list) -> list:
     from coaching.reports import Checked
 
     items = []
-    bar = tqdm(transcripts, desc="checking", unit="call", file=sys.stderr,
-               disable=len(transcripts) < 2, leave=False)  # fmt: skip
+    bar = tqdm(
+        transcripts,
+        desc="checking",
+        unit="call",
+        file=sys.stderr,
+        disable=len(transcripts) < 2,
+        leave=False,
+    )
     for transcript in bar:
         try:
             result = checker.check(transcript)

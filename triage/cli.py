@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 
+from calmdesk import scale_cli
 from calmdesk.cli_help import examples
 from calmdesk.errors import InputError
 
@@ -39,6 +40,7 @@ TRIAGE_EXAMPLES = examples(
     "calmdesk triage -i tickets.csv --text-column body -o out.jsonl",
     "calmdesk triage -i tickets.csv --keep-column created_at --keep-column channel "
     "-o routed.parquet",
+    "calmdesk triage -i history/ -o routed/ --engine ray --workers 2 --resume",
 )
 
 TRAIN_HELP = """Train a triage model and save it as a folder.
@@ -148,7 +150,17 @@ def triage_command(
         "`calmdesk report` (--input; repeatable).",
         show_default=False,
     ),
+    engine: str = scale_cli.ENGINE,
+    address: str | None = scale_cli.ADDRESS,
+    workers: int = scale_cli.WORKERS,
+    batch_size: int = scale_cli.BATCH_SIZE,
+    cpus_per_worker: float = scale_cli.CPUS_PER_WORKER,
+    resume: bool = scale_cli.RESUME,
+    shard_format: str = scale_cli.SHARD_FORMAT,
 ) -> None:
+    engine = scale_cli.check_engine(engine, output)
+    if engine == "ray" and input_path is None:
+        raise InputError("--engine ray triages files: give --input FILE_OR_FOLDER")
     if (text is None) == (input_path is None):
         raise InputError(
             'give either a text (calmdesk triage "...") or --input FILE, not both or neither'
@@ -159,6 +171,20 @@ def triage_command(
         from calmdesk.langid import normalize_lang_code
 
         lang = normalize_lang_code(lang)
+    for name in keep_column:
+        if name in _RESULT_KEYS:
+            raise InputError(f"--keep-column {name!r} would overwrite the result's own {name!r}")
+    if engine == "ray":
+        from triage.distributed import triage_job
+
+        job = triage_job(
+            _model_path(model), lang, text_column, id_column, lang_column, tuple(keep_column)
+        )
+        scale_cli.run_on_ray(
+            job, [input_path], output, shard_format=shard_format, workers=workers,
+            batch_size=batch_size, cpus_per_worker=cpus_per_worker, address=address, resume=resume,
+        )  # fmt: skip
+        return
     loaded = _load_model(model)
     if text is not None:
         result = loaded.predict([text], [lang] if lang else None, ["1"])[0]
@@ -181,11 +207,9 @@ def _triage_file(
 ) -> None:  # fmt: skip
     from tqdm import tqdm
 
+    from triage.batch import triage_rows
     from triage.data import load_records
 
-    for name in keep_columns:
-        if name in _RESULT_KEYS:
-            raise InputError(f"--keep-column {name!r} would overwrite the result's own {name!r}")
     records = load_records(
         input_path,
         text_column=text_column,
@@ -193,6 +217,7 @@ def _triage_file(
         lang_column=lang_column,
         require_labels=False,
         keep_columns=keep_columns,
+        allow_empty=True,
     )
     failed = 0
     parquet = output is not None and output.suffix.lower() == ".parquet"
@@ -205,11 +230,11 @@ def _triage_file(
         ) as bar:  # fmt: skip
             for start in range(0, len(records), _BATCH):
                 batch = records[start : start + _BATCH]
-                results = model.predict(
+                results = triage_rows(
+                    model,
                     [r["text"] for r in batch],
                     [lang or r["lang"] for r in batch],
                     [r["id"] for r in batch],
-                    errors="item",
                 )
                 for record, result in zip(batch, results, strict=True):
                     failed += "error" in result

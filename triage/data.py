@@ -48,6 +48,7 @@ def load_records(
     taxonomy: Taxonomy | None = None,
     require_labels: bool = True,
     keep_columns: Sequence[str] = (),
+    allow_empty: bool = False,
 ) -> list[dict]:
     """Read every record of `path` (a file or a `save_to_disk` dataset directory).
 
@@ -103,7 +104,9 @@ def load_records(
         if text is not None and not isinstance(text, str):
             text = str(text)
         if text is None or not text.strip():
-            raise InputError(f"{where}: empty text in column {text_column!r}")
+            if not allow_empty:
+                raise InputError(f"{where}: empty text in column {text_column!r}")
+            text = ""  # kept: the caller reports it as an error row (calmdesk triage --input)
         record_id = _clean_str(ids[i]) or f"{path.stem}-{i + 1}"
         if record_id in seen_ids:
             raise InputError(

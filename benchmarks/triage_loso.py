@@ -4,6 +4,7 @@
     python benchmarks/triage_loso.py --preset char-lr --data complaints   # char TF-IDF + LR
     python benchmarks/triage_loso.py --param C=3 --thresholds cv --json loso.json
     python benchmarks/triage_loso.py --sources banking77 es_airline_tweets   # a few folds only
+    python benchmarks/triage_loso.py --extra-sets banking77 cfpb_complaints minds14_es
 
 For each of the 16 sources of complaints train + dev, a fresh backend is trained on every other
 source (plus, with `--data default`, the public sets of mappings/default_set.yaml, minus any set
@@ -14,6 +15,11 @@ pooled into one macro-F1 per head (triage/loso.py). complaints/test is never rea
 `--thresholds cv` tunes them inside each training fold as `calmdesk train` does (1 + cv-folds
 fits per fold). Cause and department are argmax decisions, the same in both modes.
 Fold predictions are cached under --cache-dir, so a rerun costs no training.
+
+The linear backend learns its vocabulary and its cause and department heads only from records
+that carry a cause or department, so for those two heads the default data and its three ticket
+sets alone (`--extra-sets banking77 cfpb_complaints minds14_es`) give the same predictions, at a
+fraction of the cost (the 53,000 emotion records train the emotion head only).
 """
 
 from __future__ import annotations
@@ -66,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="backend option key=value (repeatable), over the preset")  # fmt: skip
     parser.add_argument("--data", choices=RECIPES, default="default",
                         help="complaints alone, or with the default public sets")  # fmt: skip
+    parser.add_argument("--extra-sets", nargs="+", default=None,
+                        help="--data default with these public sets")  # fmt: skip
     parser.add_argument("--thresholds", choices=THRESHOLD_MODES, default="fixed")
     parser.add_argument("--cv-folds", type=int, default=3, help="inner folds (--thresholds cv)")
     parser.add_argument("--sources", nargs="+", default=None, help="hold out only these")
@@ -80,9 +88,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--preset names parameter sets of the linear backend")
     params = {**PRESETS.get(args.preset or "", {}), **_parse_params(args.param)}
     started = time.perf_counter()
-    complaints, extra, info = loso_data(args.data, args.datasets)
+    if args.extra_sets and args.data != "default":
+        parser.error("--extra-sets goes with --data default")
+    complaints, extra, info = loso_data(args.data, args.datasets, args.extra_sets)
     print(
-        f"# LOSO: backend {args.backend} {json.dumps(params)} | data {args.data} "
+        f"# LOSO: backend {args.backend} {json.dumps(params)} | data {args.data}"
+        + (f" [{' '.join(args.extra_sets)}]" if args.extra_sets else "")
+        + " "
         f"({len(complaints)} complaints, {len(extra)} extra records) | thresholds "
         f"{args.thresholds}"
         + (f" ({args.cv_folds} inner folds)" if args.thresholds == "cv" else ""),

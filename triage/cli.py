@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 
 from calmdesk.cli_help import examples
@@ -20,7 +20,14 @@ from calmdesk.errors import InputError
 _BATCH = 1024
 # Names a user types -> names registered in triage.backends.base.BACKENDS.
 _PROGRESS_FROM = 2000  # inputs shorter than this finish before a bar is worth drawing
-_GROUPS = ("source", "lang")  # record fields `calmdesk evaluate --group-by` accepts
+
+
+class GroupBy(StrEnum):
+    """Record fields `calmdesk evaluate --group-by` accepts."""
+
+    source = "source"
+    lang = "lang"
+
 
 TRIAGE_HELP = """Label complaints with cause, department and emotions.
 
@@ -359,10 +366,10 @@ def evaluate_command(
     department_column: str = typer.Option("department", help="Column holding the department."),
     emotions_column: str = typer.Option("emotions", help="Column holding the emotions."),
     id_column: str = typer.Option("id", help="Column holding the record id."),
-    group_by: list[str] = typer.Option(
+    group_by: list[GroupBy] = typer.Option(
         [],
         "--group-by",
-        click_type=click.Choice(_GROUPS),
+        metavar="[source|lang]",
         help="Also score per group of this field, source (the --source-column) or lang "
         "(repeatable).",
     ),
@@ -383,6 +390,7 @@ def evaluate_command(
         source_column=source_column,
         taxonomy=loaded.taxonomy,
     )
+    group_by = [g.value for g in group_by]
     if "source" in group_by and all(r["source"] == data.name for r in records):
         # load_records names the file as the source of rows that have none
         raise InputError(

@@ -52,7 +52,8 @@ from triage.thresholds import (
 _CHEAP_TO_REFIT = ("linear",)  # backends whose cross-validation costs seconds, not hours
 _HOLDOUT_SHARE = 0.15
 _VERSIONED_LIBRARIES = (
-    "calmdesk", "numpy", "scipy", "scikit-learn", "skops", "datasets", "torch", "transformers",
+    "calmdesk", "numpy", "scipy", "scikit-learn", "safetensors", "skops", "datasets", "torch",
+    "transformers",
 )  # fmt: skip
 
 

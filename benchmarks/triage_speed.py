@@ -87,7 +87,9 @@ def main() -> None:
         from triage.model import TriageModel
 
         model = TriageModel.load(model_dir)
-    model.predict(texts[:: max(1, len(texts) // 50)])  # loads jieba, py3langid, OpenCC tables
+    rss_model = peak_rss_mb()
+    with Timer() as warm:
+        model.predict(texts[:: max(1, len(texts) // 50)])  # loads jieba, py3langid, OpenCC tables
     rss_loaded = peak_rss_mb()
 
     from triage.results import build_results
@@ -128,7 +130,8 @@ def main() -> None:
     rows = [
         ("model", f"{model.version} ({model_dir})", ""),
         ("texts", f"{len(texts)} complaints, mean {mean_chars:.0f} characters", ""),
-        ("load time", str(load), "<= 2 s"),
+        ("load time", str(load), "<= 1 s"),
+        ("first batch (jieba, language id, OpenCC)", str(warm), ""),
         ("batch throughput (wall)", f"{n / batch.wall:,.0f} complaints/s", ">= 2,000/s"),
         ("batch throughput (CPU)", f"{n / batch.cpu:,.0f} complaints/s", ""),
         ("  language id + normalisation", str(prepare), ""),
@@ -138,11 +141,8 @@ def main() -> None:
         ("single text p99 (wall)", f"{pct(latencies, 0.99):.2f} ms", ""),
         ("single text p50 (CPU)", f"{pct(cpu_latencies, 0.5):.2f} ms", ""),
         ("load average (1 min)", f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", ""),
-        (
-            "peak RSS, model loaded",
-            f"{rss_loaded:.0f} MB (before load {rss_before:.0f} MB)",
-            "<= 500 MB",
-        ),
+        ("peak RSS, model loaded", f"{rss_model:.0f} MB (before load {rss_before:.0f} MB)", ""),
+        ("peak RSS, after a first batch", f"{rss_loaded:.0f} MB", "<= 300 MB"),
         ("peak RSS, after the batch", f"{rss_batch:.0f} MB", ""),
     ]
     width = max(len(r[0]) for r in rows)

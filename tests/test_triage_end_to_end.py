@@ -30,7 +30,7 @@ def test_saved_folder(trained_triage_model):
     assert set(info["thresholds"]["emotions"]) == {"angry", "anxious", "sad", "noisy"}
     assert set(info["thresholds"]["needs_review"]) == {"cause", "department", "emotions"}
     assert "cross-validation" in info["metrics"]["source"]
-    assert (trained_triage_model / "backend" / "linear.skops").is_file()
+    assert (trained_triage_model / "backend" / "linear.safetensors").is_file()
     card = (trained_triage_model / "README.md").read_text()
     assert "calmdesk_fixture" in card and "Per class, cause" in card
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import skops.io as sio
@@ -129,7 +133,8 @@ def test_sample_weights_change_the_fit():
 def test_save_load_round_trip_is_identical(fitted, tmp_path):
     texts, langs, _ = _data()
     fitted.save(tmp_path)
-    assert (tmp_path / "linear.skops").is_file() and (tmp_path / "linear.json").is_file()
+    assert (tmp_path / "linear.safetensors").is_file() and (tmp_path / "linear.json").is_file()
+    assert not (tmp_path / "linear.skops").exists()
     loaded = LinearBackend.load(tmp_path)
     assert loaded.classes_ == fitted.classes_
     assert loaded.get_params() == fitted.get_params()
@@ -142,13 +147,82 @@ def test_load_rejects_missing_or_corrupt_files(fitted, tmp_path):
     with pytest.raises(InputError, match=r"linear\.json missing"):
         LinearBackend.load(tmp_path)
     fitted.save(tmp_path)
-    (tmp_path / "linear.skops").write_bytes(b"not a zip file")
+    arrays = (tmp_path / "linear.safetensors").read_bytes()
+    (tmp_path / "linear.safetensors").write_bytes(arrays[: len(arrays) // 2])
+    with pytest.raises(InputError, match="not a readable safetensors file"):
+        LinearBackend.load(tmp_path)
+    (tmp_path / "linear.safetensors").write_bytes(arrays)
+    meta = json.loads((tmp_path / "linear.json").read_text())
+    (tmp_path / "linear.json").write_text(json.dumps({**meta, "n_features": 7}))
+    with pytest.raises(InputError, match="expected 7"):
+        LinearBackend.load(tmp_path)
+    (tmp_path / "linear.json").write_text(json.dumps({**meta, "format_version": 9}))
+    with pytest.raises(InputError, match="format_version 9"):
+        LinearBackend.load(tmp_path)
+
+
+def _save_legacy(backend: LinearBackend, directory) -> None:
+    """The format-1 layout of older calmdesk versions: linear.skops with scikit-learn objects."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from triage.features import word_tokens_text
+
+    def logistic(head):
+        clf = LogisticRegression()
+        clf.coef_, clf.intercept_ = head.coef_, head.intercept_
+        clf.classes_ = np.asarray(head.classes_)
+        return clf
+
+    texts, langs, _ = _data()
+    word = TfidfVectorizer(lowercase=False, token_pattern=r"\S+", min_df=1, sublinear_tf=True,
+                           max_features=backend.word_max_features, dtype=np.float32)  # fmt: skip
+    word.fit([word_tokens_text(t, lang) for t, lang in zip(texts, langs, strict=True)])
+    assert sorted(word.vocabulary_, key=word.vocabulary_.get) == backend.word_vectorizer_.terms_
+    heads = {
+        head: {k: v if isinstance(v, float) else logistic(v) for k, v in model.items()}
+        if isinstance(model, dict) else logistic(model)
+        for head, model in backend.heads_.items()
+    }  # fmt: skip
+    state = {"word_vectorizer": word, "char_params": backend.char_vectorizer_.get_params(),
+             "char_state": backend.char_vectorizer_.get_state(), "heads": heads}  # fmt: skip
+    directory.mkdir(parents=True, exist_ok=True)
+    sio.dump(state, directory / "linear.skops")
+    params = {k: list(v) if isinstance(v, tuple) else v for k, v in backend.get_params().items()}
+    meta = {"backend": "linear", "format_version": 1, "params": params,
+            "classes": backend.classes_, "n_features": backend.n_features_}  # fmt: skip
+    (directory / "linear.json").write_text(json.dumps(meta))
+
+
+def test_models_of_the_skops_format_still_load_and_predict_the_same(fitted, tmp_path):
+    texts, langs, _ = _data()
+    _save_legacy(fitted, tmp_path / "old")
+    loaded = LinearBackend.load(tmp_path / "old")
+    before, after = fitted.predict_proba(texts, langs), loaded.predict_proba(texts, langs)
+    for head in before:
+        np.testing.assert_allclose(after[head], before[head], atol=1e-6)
+    loaded.save(tmp_path / "new")  # re-saved in the fast format, same weights
+    again = LinearBackend.load(tmp_path / "new").predict_proba(texts, langs)
+    for head in before:
+        np.testing.assert_array_equal(again[head], after[head])
+    (tmp_path / "old" / "linear.skops").write_bytes(b"not a zip file")
     with pytest.raises(InputError, match="not a readable skops file"):
-        LinearBackend.load(tmp_path)
+        LinearBackend.load(tmp_path / "old")
     # a state file holding a type outside the trusted list is refused, never instantiated.
-    sio.dump({"heads": Sneaky()}, tmp_path / "linear.skops")
+    sio.dump({"heads": Sneaky()}, tmp_path / "old" / "linear.skops")
     with pytest.raises(InputError, match="untrusted types"):
-        LinearBackend.load(tmp_path)
+        LinearBackend.load(tmp_path / "old")
+
+
+def test_loading_a_linear_model_imports_neither_sklearn_nor_torch(trained_triage_model):
+    code = (
+        "import sys; from triage.model import TriageModel; "
+        f"m = TriageModel.load({str(trained_triage_model)!r}); "
+        "m.predict(['I was charged twice'], ['en']); "
+        "print(sorted({'sklearn', 'torch', 'skops', 'pandas'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 class Sneaky:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,14 @@ from calmdesk.errors import InputError
 _BATCH = 1024
 # Names a user types -> names registered in triage.backends.base.BACKENDS.
 _PROGRESS_FROM = 2000  # inputs shorter than this finish before a bar is worth drawing
+
+
+class GroupBy(StrEnum):
+    """Record fields `calmdesk evaluate --group-by` accepts."""
+
+    source = "source"
+    lang = "lang"
+
 
 TRIAGE_HELP = """Label complaints with cause, department and emotions.
 
@@ -68,6 +77,8 @@ EVALUATE_HELP = """Score a triage model on labelled data.
 Prints macro-F1, accuracy and per-class figures per head, overall and per language, with a
 confusion matrix per single-label head (or JSON with --json).
 
+With --group-by source (or lang) it adds a table per source, that is per channel, of the data.
+
 The data needs text, cause, department and emotions columns (emotions as a list, or a string like
 "angry|noisy"; empty = calm). Labels outside the model's taxonomy are refused.
 """
@@ -75,6 +86,7 @@ The data needs text, cause, department and emotions columns (emotions as a list,
 EVALUATE_EXAMPLES = examples(
     "calmdesk evaluate --data ../shared/datasets/complaints/test.jsonl",
     "calmdesk evaluate --model models/desk --data labelled.csv --text-column body --json",
+    "calmdesk evaluate --data ../shared/datasets/complaints/test.jsonl --group-by source",
 )
 
 
@@ -436,6 +448,14 @@ def evaluate_command(
     department_column: str = typer.Option("department", help="Column holding the department."),
     emotions_column: str = typer.Option("emotions", help="Column holding the emotions."),
     id_column: str = typer.Option("id", help="Column holding the record id."),
+    group_by: list[GroupBy] = typer.Option(
+        [],
+        "--group-by",
+        metavar="[source|lang]",
+        help="Also score per group of this field, source (the --source-column) or lang "
+        "(repeatable).",
+    ),
+    source_column: str = typer.Option("source", help="Column holding the source (channel)."),
 ) -> None:
     from triage.data import load_records
     from triage.evaluate import confusion_matrix, evaluate_with_predictions, render_report
@@ -449,9 +469,16 @@ def evaluate_command(
         department_column=department_column,
         emotions_column=emotions_column,
         id_column=id_column,
+        source_column=source_column,
         taxonomy=loaded.taxonomy,
     )
-    metrics, predictions = evaluate_with_predictions(loaded, records)
+    group_by = [g.value for g in group_by]
+    if "source" in group_by and all(r["source"] == data.name for r in records):
+        # load_records names the file as the source of rows that have none
+        raise InputError(
+            f"{data}: no {source_column!r} column to group by (name it with --source-column)"
+        )
+    metrics, predictions = evaluate_with_predictions(loaded, records, group_by)
     if as_json:
         typer.echo(json.dumps(metrics, ensure_ascii=False, indent=2))
         return

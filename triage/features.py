@@ -252,3 +252,94 @@ class CharNgramTfidf:
         self.buckets_ = np.asarray(state["buckets"], dtype=np.int64)
         self.idf_ = np.asarray(state["idf"], dtype=np.float32)
         return self
+
+
+def _word_ngrams(tokens: list[str], low: int, high: int) -> list[str]:
+    """scikit-learn's word n-grams of a token list: the tokens, then space-joined n-grams."""
+    if (low, high) == (1, 1):
+        return tokens
+    grams = list(tokens) if low == 1 else []
+    for n in range(max(low, 2), min(high, len(tokens)) + 1):
+        grams += [" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    return grams
+
+
+class WordTfidf:
+    """TF-IDF over whitespace-separated tokens (`word_tokens_text`), like scikit-learn's
+    `TfidfVectorizer(lowercase=False, token_pattern=r"\\S+", sublinear_tf=True)`.
+
+    `fit` uses scikit-learn (imported then, so the vocabulary and idf are exactly its own);
+    `transform` needs only numpy and scipy, so loading a model never imports scikit-learn.
+    The learned state is the term list (column order) and `idf_`.
+    """
+
+    def __init__(
+        self, ngram_range: tuple[int, int] = (1, 1), max_features: int | None = None,
+        min_df: int = 1,
+    ) -> None:  # fmt: skip
+        self.ngram_range = ngram_range
+        self.max_features = max_features
+        self.min_df = min_df
+
+    def fit(self, docs: Sequence[str]) -> WordTfidf:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        fitted = TfidfVectorizer(
+            lowercase=False,
+            token_pattern=r"\S+",
+            ngram_range=tuple(self.ngram_range),
+            max_features=self.max_features,
+            min_df=self.min_df,
+            sublinear_tf=True,
+            dtype=np.float32,
+        ).fit(docs)
+        terms = sorted(fitted.vocabulary_, key=fitted.vocabulary_.__getitem__)
+        return self.set_state({"terms": terms, "idf": fitted.idf_})
+
+    def transform(self, docs: Sequence[str]):
+        """(n_docs, n_terms) float32 CSR: 1 + log(count), times idf, rows at unit length."""
+        n_cols = len(self.terms_)
+        low, high = self.ngram_range
+        rows: list[int] = []
+        cols: list[int] = []
+        vocabulary = self.vocabulary_
+        for i, doc in enumerate(docs):
+            for gram in _word_ngrams(doc.split(), low, high):
+                j = vocabulary.get(gram)
+                if j is not None:
+                    rows.append(i)
+                    cols.append(j)
+        if not rows or n_cols == 0:
+            return sp.csr_matrix((len(docs), n_cols), dtype=np.float32)
+        keys, counts = np.unique(
+            np.asarray(rows, dtype=np.int64) * n_cols + np.asarray(cols, dtype=np.int64),
+            return_counts=True,
+        )
+        row, column = keys // n_cols, keys % n_cols
+        values = np.log(counts.astype(np.float32)) + np.float32(1.0)
+        values *= self.idf_[column]
+        norms = np.sqrt(
+            np.bincount(row, weights=values.astype(np.float64) ** 2, minlength=len(docs))
+        )
+        norms[norms == 0] = 1.0
+        values = (values / norms[row]).astype(np.float32)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=len(docs)))])
+        return sp.csr_matrix((values, column, indptr), shape=(len(docs), n_cols))
+
+    def get_params(self) -> dict:
+        return {
+            "ngram_range": list(self.ngram_range),
+            "max_features": self.max_features,
+            "min_df": self.min_df,
+        }
+
+    def get_state(self) -> dict:
+        return {"terms": list(self.terms_), "idf": self.idf_}
+
+    def set_state(self, state: dict) -> WordTfidf:
+        self.terms_ = [str(t) for t in state["terms"]]
+        self.idf_ = np.asarray(state["idf"], dtype=np.float32)
+        if len(self.idf_) != len(self.terms_):
+            raise ValueError(f"{len(self.terms_)} terms but {len(self.idf_)} idf values")
+        self.vocabulary_ = {term: j for j, term in enumerate(self.terms_)}
+        return self

@@ -1,7 +1,12 @@
 """The default triage backend: TF-IDF word and character n-grams plus style cues, linear heads.
 
 Fast (thousands of complaints a second on one core), small on disk, and every learned weight
-can be read. Saved with skops against an explicit list of trusted types, never bare pickle.
+can be read. Fitting uses scikit-learn; predicting and loading need only numpy and scipy, so a
+saved model loads in well under a second without importing scikit-learn (which pulls in pandas
+and scipy.stats) or torch. Saved as `linear.safetensors` (the arrays) + `linear.json`
+(parameters, classes, the word vocabulary): no pickle, nothing executable. Models saved by older
+calmdesk versions as `linear.skops` still load, through skops against an explicit trusted-type
+list (slower: skops imports torch).
 """
 
 from __future__ import annotations
@@ -12,26 +17,25 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-import skops.io as sio
-from sklearn.base import BaseEstimator
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from skops.io.exceptions import UntrustedTypesFoundException
 
 from calmdesk.errors import InputError
-from triage.backends.base import MULTI_LABEL_HEADS, SINGLE_LABEL_HEADS, read_state_json
+from triage.backends.base import MULTI_LABEL_HEADS, SINGLE_LABEL_HEADS
+from triage.backends.params import ParamsMixin
 from triage.features import (
     CharNgramTfidf,
+    WordTfidf,
     style_feature_names,
     style_features,
     word_tokens_text,
 )
 
-STATE_FILE = "linear.skops"
+ARRAYS_FILE = "linear.safetensors"
 PARAMS_FILE = "linear.json"
-FORMAT_VERSION = 1
+LEGACY_STATE_FILE = "linear.skops"  # format 1, written by calmdesk before the safetensors format
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 
-# Everything `save` writes; `load` refuses a file holding any other type.
+# Everything a format-1 `linear.skops` holds; loading refuses a file holding any other type.
 TRUSTED_TYPES = [
     "builtins.dict",
     "builtins.list",
@@ -54,7 +58,40 @@ TRUSTED_TYPES = [
 ]
 
 
-class LinearBackend(BaseEstimator):
+class LinearHead:
+    """The fitted weights of one logistic regression, and its probabilities in numpy.
+
+    Multinomial with three or more classes (softmax over `coef_` rows); binary with one row
+    (sigmoid: columns [1 - p, p]), as scikit-learn's `LogisticRegression.predict_proba`.
+    """
+
+    def __init__(self, coef: np.ndarray, intercept: np.ndarray, classes: Sequence) -> None:
+        self.coef_ = np.ascontiguousarray(coef, dtype=np.float32)
+        self.intercept_ = np.ascontiguousarray(intercept, dtype=np.float32)
+        self.classes_ = list(classes)
+        if self.coef_.ndim != 2 or self.intercept_.shape != (self.coef_.shape[0],):
+            raise ValueError(f"coef {self.coef_.shape} and intercept {self.intercept_.shape}")
+
+    @classmethod
+    def from_sklearn(cls, clf) -> LinearHead:
+        return cls(clf.coef_, clf.intercept_, clf.classes_.tolist())
+
+    @property
+    def n_features_in_(self) -> int:
+        return int(self.coef_.shape[1])
+
+    def predict_proba(self, X) -> np.ndarray:
+        scores = np.asarray(X @ self.coef_.T) + self.intercept_
+        if scores.shape[1] == 1:
+            positive = 1.0 / (1.0 + np.exp(-scores[:, 0]))
+            return np.stack([1 - positive, positive], axis=1)
+        scores -= scores.max(axis=1, keepdims=True)
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=1, keepdims=True)
+        return scores
+
+
+class LinearBackend(ParamsMixin):
     """Word + char TF-IDF and style cues -> one logistic regression per head (per emotion).
 
     `cause` and `department` are multinomial (rows sum to 1); each emotion is its own binary
@@ -94,20 +131,16 @@ class LinearBackend(BaseEstimator):
         self.vocabulary_from = vocabulary_from
 
     # ------------------------------------------------------------------ features
-    def _new_vectorizers(self, n_texts: int) -> tuple[TfidfVectorizer | None, CharNgramTfidf]:
+    def _new_vectorizers(self, n_texts: int) -> tuple[WordTfidf | None, CharNgramTfidf]:
         # min_df above the corpus size would leave an empty vocabulary on tiny data sets.
         min_df = self.min_df if n_texts >= 10 * self.min_df else 1
         word = (
             None
             if not self.word_max_features
-            else TfidfVectorizer(
-                lowercase=False,
-                token_pattern=r"\S+",
+            else WordTfidf(
                 ngram_range=tuple(self.word_ngram_range),
                 max_features=self.word_max_features,
                 min_df=min_df,
-                sublinear_tf=True,
-                dtype=np.float32,
             )
         )
         char = CharNgramTfidf(
@@ -158,7 +191,9 @@ class LinearBackend(BaseEstimator):
         return rows if rows.any() else np.ones(n, dtype=bool)
 
     # ------------------------------------------------------------------ fit
-    def _classifier(self, C: float, class_weight: str | None) -> LogisticRegression:
+    def _classifier(self, C: float, class_weight: str | None):
+        from sklearn.linear_model import LogisticRegression
+
         return LogisticRegression(C=C, class_weight=class_weight, max_iter=self.max_iter)
 
     def fit(
@@ -211,9 +246,8 @@ class LinearBackend(BaseEstimator):
             )
         clf = self._classifier(self.C, self.class_weight)
         clf.fit(X[rows], labels, sample_weight=sample_weight[rows])
-        _shrink(clf)
         self.classes_[head] = [str(c) for c in clf.classes_]
-        self.heads_[head] = clf
+        self.heads_[head] = LinearHead.from_sklearn(clf)  # float32 weights: half the size
 
     def _fit_multi(
         self, head: str, X, values: Sequence, sample_weight: np.ndarray, complete: np.ndarray
@@ -224,7 +258,7 @@ class LinearBackend(BaseEstimator):
         label_sets = [set(v) for v, keep in zip(values, rows, strict=True) if keep]
         classes = sorted(set().union(*label_sets))
         X_head, w_head, complete_head = X[rows], sample_weight[rows], complete[rows]
-        per_label: dict[str, LogisticRegression | float] = {}
+        per_label: dict[str, LinearHead | float] = {}
         for label in classes:
             y = np.array([label in s for s in label_sets], dtype=int)
             X_label, w_label = X_head, w_head
@@ -236,8 +270,7 @@ class LinearBackend(BaseEstimator):
                 continue
             clf = self._classifier(self.emotion_C, self.emotion_class_weight)
             clf.fit(X_label, y, sample_weight=w_label)
-            _shrink(clf)
-            per_label[label] = clf
+            per_label[label] = LinearHead.from_sklearn(clf)
         self.classes_[head] = classes
         self.heads_[head] = per_label
 
@@ -269,18 +302,39 @@ class LinearBackend(BaseEstimator):
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: Path) -> None:
-        """linear.skops (vectorizers, heads) + linear.json (params, classes, versions)."""
+        """linear.safetensors (idf, char buckets, weights) + linear.json (the rest)."""
+        from safetensors.numpy import save_file
+
         if not hasattr(self, "heads_"):
             raise InputError("cannot save an unfitted linear backend")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        state = {
-            "word_vectorizer": self.word_vectorizer_,
-            "char_params": self.char_vectorizer_.get_params(),
-            "char_state": self.char_vectorizer_.get_state(),
-            "heads": self.heads_,
+        arrays = {
+            "char.buckets": self.char_vectorizer_.buckets_,
+            "char.idf": self.char_vectorizer_.idf_,
         }
-        sio.dump(state, directory / STATE_FILE, compression=8)  # zipfile.ZIP_DEFLATED
+        word = None
+        if self.word_vectorizer_ is not None:
+            arrays["word.idf"] = self.word_vectorizer_.idf_
+            word = {**self.word_vectorizer_.get_params(), "terms": self.word_vectorizer_.terms_}
+        heads: dict[str, dict] = {}
+        for head, model in self.heads_.items():
+            if isinstance(model, dict):  # one binary head per label, or a constant
+                constants = {}
+                for j, label in enumerate(self.classes_[head]):
+                    if isinstance(model[label], float):
+                        constants[label] = model[label]
+                    else:
+                        arrays[f"heads.{head}.{j}.coef"] = model[label].coef_
+                        arrays[f"heads.{head}.{j}.intercept"] = model[label].intercept_
+                heads[head] = {"kind": "per_label", "constants": constants}
+            else:
+                arrays[f"heads.{head}.coef"] = model.coef_
+                arrays[f"heads.{head}.intercept"] = model.intercept_
+                heads[head] = {"kind": "single"}
+        save_file(
+            {k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(directory / ARRAYS_FILE)
+        )
         params = {k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()}
         meta = {
             "backend": self.name,
@@ -289,38 +343,131 @@ class LinearBackend(BaseEstimator):
             "classes": self.classes_,
             "n_features": int(self.n_features_),
             "style_features": style_feature_names(),
+            "char_vectorizer": self.char_vectorizer_.get_params(),
+            "heads": heads,
+            "word_vectorizer": word,
         }
-        (directory / PARAMS_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False))
+        (directory / PARAMS_FILE).write_text(
+            json.dumps(meta, ensure_ascii=False, separators=(",", ":")), encoding="utf-8"
+        )
+        (directory / LEGACY_STATE_FILE).unlink(missing_ok=True)
 
     @classmethod
     def load(cls, directory: Path) -> LinearBackend:
-        """Read what `save` wrote, refusing any type outside TRUSTED_TYPES."""
+        """Read what `save` wrote (or a format-1 skops model); no pickle, no code in the files."""
         directory = Path(directory)
-        params_path, state_path = directory / PARAMS_FILE, directory / STATE_FILE
-        for path in (params_path, state_path):
-            if not path.is_file():
-                raise InputError(f"{directory} is not a saved linear backend: {path.name} missing")
-        meta = read_state_json(params_path, FORMAT_VERSION)
-        try:
-            # skops trusts its safe defaults plus this explicit list and refuses anything else.
-            state = sio.load(state_path, trusted=TRUSTED_TYPES)
-        except UntrustedTypesFoundException as exc:
-            raise InputError(f"{state_path}: refuses to load untrusted types ({exc})") from exc
-        except Exception as exc:  # a truncated or foreign file: say which
-            raise InputError(f"{state_path}: not a readable skops file ({exc})") from exc
+        params_path = directory / PARAMS_FILE
+        if not params_path.is_file():
+            raise InputError(f"{directory} is not a saved linear backend: {PARAMS_FILE} missing")
+        meta = _read_meta(params_path)
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["params"].items()}
         backend = cls(**params)
-        backend.word_vectorizer_ = state["word_vectorizer"]
-        backend.char_vectorizer_ = CharNgramTfidf(**state["char_params"]).set_state(
-            state["char_state"]
-        )
-        backend.heads_ = state["heads"]
         backend.classes_ = {h: list(c) for h, c in meta["classes"].items()}
         backend.n_features_ = meta["n_features"]
+        if meta["format_version"] == 1:
+            _load_skops_state(backend, directory / LEGACY_STATE_FILE)
+        else:
+            _load_arrays(backend, directory / ARRAYS_FILE, meta)
         return backend
 
 
-def _shrink(clf: LogisticRegression) -> None:
-    """float32 weights: half the size on disk, same decisions."""
-    clf.coef_ = clf.coef_.astype(np.float32)
-    clf.intercept_ = clf.intercept_.astype(np.float32)
+def _read_meta(path: Path) -> dict:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from exc
+    version = meta.get("format_version") if isinstance(meta, dict) else None
+    if version not in _READABLE_VERSIONS:
+        raise InputError(
+            f"{path}: format_version {version!r}, this calmdesk reads {list(_READABLE_VERSIONS)}"
+        )
+    for key in ("params", "classes", "n_features"):
+        if key not in meta:
+            raise InputError(f"{path}: corrupt linear backend description (no {key!r})")
+    return meta
+
+
+def _load_arrays(backend: LinearBackend, path: Path, meta: dict) -> None:
+    """Format 2: arrays from safetensors (a format that holds only tensors), the rest JSON."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    if not path.is_file():
+        raise InputError(f"{path.parent} is not a saved linear backend: {path.name} missing")
+    try:
+        arrays = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable safetensors file ({exc})") from exc
+    try:
+        backend.char_vectorizer_ = CharNgramTfidf(**meta["char_vectorizer"]).set_state(
+            {"buckets": arrays["char.buckets"], "idf": arrays["char.idf"]}
+        )
+        word = meta.get("word_vectorizer")
+        backend.word_vectorizer_ = None
+        if word is not None:
+            word = dict(word)
+            terms = word.pop("terms")
+            backend.word_vectorizer_ = WordTfidf(**word).set_state(
+                {"terms": terms, "idf": arrays["word.idf"]}
+            )
+        backend.heads_ = {}
+        for head, spec in meta["heads"].items():
+            labels = backend.classes_[head]
+            if spec["kind"] == "single":
+                backend.heads_[head] = LinearHead(
+                    arrays[f"heads.{head}.coef"], arrays[f"heads.{head}.intercept"], labels
+                )
+                continue
+            per_label: dict[str, LinearHead | float] = {}
+            for j, label in enumerate(labels):
+                if label in spec["constants"]:
+                    per_label[label] = float(spec["constants"][label])
+                else:
+                    per_label[label] = LinearHead(
+                        arrays[f"heads.{head}.{j}.coef"], arrays[f"heads.{head}.{j}.intercept"],
+                        [0, 1],
+                    )  # fmt: skip
+            backend.heads_[head] = per_label
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: the arrays do not match {PARAMS_FILE} ({exc!r})") from exc
+    heads = [
+        h for m in backend.heads_.values() for h in (m.values() if isinstance(m, dict) else [m])
+    ]
+    widths = {h.n_features_in_ for h in heads if isinstance(h, LinearHead)}
+    if widths - {backend.n_features_}:
+        raise InputError(
+            f"{path}: weights for {sorted(widths)} features, expected {backend.n_features_}"
+        )
+
+
+def _load_skops_state(backend: LinearBackend, path: Path) -> None:
+    """Format 1 (linear.skops), through skops and TRUSTED_TYPES; re-save for the fast format."""
+    import skops.io as sio
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    if not path.is_file():
+        raise InputError(f"{path.parent} is not a saved linear backend: {path.name} missing")
+    try:
+        # skops trusts its safe defaults plus this explicit list and refuses anything else.
+        state = sio.load(path, trusted=TRUSTED_TYPES)
+    except UntrustedTypesFoundException as exc:
+        raise InputError(f"{path}: refuses to load untrusted types ({exc})") from exc
+    except Exception as exc:  # a truncated or foreign file: say which
+        raise InputError(f"{path}: not a readable skops file ({exc})") from exc
+    vectorizer = state["word_vectorizer"]
+    backend.word_vectorizer_ = None
+    if vectorizer is not None:
+        backend.word_vectorizer_ = WordTfidf(
+            ngram_range=tuple(vectorizer.ngram_range), max_features=vectorizer.max_features,
+            min_df=vectorizer.min_df,
+        ).set_state({
+            "terms": sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__),
+            "idf": vectorizer.idf_,
+        })  # fmt: skip
+    backend.char_vectorizer_ = CharNgramTfidf(**state["char_params"]).set_state(state["char_state"])
+    backend.heads_ = {
+        head: {label: clf if isinstance(clf, float) else LinearHead.from_sklearn(clf)
+               for label, clf in model.items()}
+        if isinstance(model, dict) else LinearHead.from_sklearn(model)
+        for head, model in state["heads"].items()
+    }  # fmt: skip

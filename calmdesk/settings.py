@@ -26,3 +26,10 @@ def default_triage_model() -> Path:
     """The model directory `calmdesk triage` uses when `--model` is not given."""
     env = os.environ.get("CALMDESK_TRIAGE_MODEL")
     return Path(env) if env else models_dir() / "triage-default"
+
+
+def cache_dir() -> Path:
+    """Rebuildable artefacts (the converted encoder, embedding caches): `CALMDESK_CACHE_DIR`,
+    default `~/.cache/calmdesk`."""
+    env = os.environ.get("CALMDESK_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "calmdesk"

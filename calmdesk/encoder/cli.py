@@ -81,6 +81,46 @@ def build_command(
             raise typer.Exit(1)
 
 
+_DISTILL_HELP = (
+    "Distil static token embeddings from the encoder (the model2vec recipe) for fast triage.\n\n"
+    "Every kept vocabulary piece is run once through the encoder, the table is reduced by PCA "
+    "and weighted by piece rarity, and saved as float16 safetensors with its tokenizer. "
+    "--corpus prunes the vocabulary to the pieces those texts use plus every single character "
+    "of the Latin, Cyrillic and CJK scripts."
+)
+
+
+@encoder_app.command(
+    "distill-static",
+    help=_DISTILL_HELP,
+    epilog="Examples:\n\n  calmdesk encoder distill-static --out /tmp/static "
+    "--corpus complaints.jsonl --dims 256",
+)
+def distill_command(
+    out: Path = typer.Option(..., "--out", help="Output directory for the static model."),
+    encoder: Path | None = typer.Option(
+        None, "--encoder", help="Encoder directory (default: the built default encoder)."
+    ),
+    corpus: list[Path] | None = typer.Option(
+        None, "--corpus", help="Texts whose pieces to keep (JSONL/CSV/TXT; repeatable)."
+    ),
+    dims: int = typer.Option(256, "--dims", min=8, max=4096, help="Dimensions after PCA."),
+) -> None:
+    """Distil static token embeddings from the encoder (the model2vec recipe) for fast triage."""
+    from calmdesk.encoder.embed import ensure_encoder
+    from calmdesk.encoder.static import distill_static
+
+    encoder_dir = ensure_encoder(encoder)
+    keep = None
+    if corpus:
+        from calmdesk.encoder.prune import pieces_to_keep, read_corpus
+
+        keep = pieces_to_keep(encoder_dir / "tokenizer.json", read_corpus(corpus), prefix="")
+    path = distill_static(encoder_dir, out, dims=dims, keep=keep)
+    config = (path / "static.json").read_text(encoding="utf-8")
+    typer.echo(f"static model: {path}\n{config}")
+
+
 def register(app: typer.Typer) -> None:
     """Add `calmdesk encoder ...` to the one calmdesk command."""
     app.add_typer(encoder_app, name="encoder")

@@ -81,3 +81,27 @@ def test_unfitted_and_mismatched_inputs_say_what_is_wrong(tiny_encoder):
         backend.predict_proba(["x"], ["en"])
     with pytest.raises(InputError, match="languages"):
         backend.fit(["a", "b"], ["en"], {"cause": ["billing", "other"]})
+
+
+def test_transformer_backend_fine_tunes_the_converted_multilingual_encoder(
+    tiny_encoder, records, tmp_path
+):
+    """The existing fine-tuning backend takes the converted e5 directory as its base model:
+    XLM-R unigram tokenizer, BertModel weights, every language through one encoder."""
+    from triage.backends.transformer import TransformerBackend
+
+    texts = [r["text"] for r in records]
+    langs = [r["lang"] for r in records]
+    targets = {h: [r[h] for r in records] for h in ("cause", "department", "emotions")}
+    backend = TransformerBackend(
+        base_model=str(tiny_encoder), epochs=1, batch_size=16, max_length=64, device="cpu"
+    ).fit(texts, langs, targets)
+    backend.save(tmp_path / "t")
+    loaded = TransformerBackend.load(tmp_path / "t")
+    sample = ["我的卡被扣款了", "Списали деньги дважды", "cobro doble", "charged twice"]
+    proba = loaded.predict_proba(sample, ["zh", "ru", "es", "en"])
+    assert proba["cause"].shape == (4, len(backend.classes_["cause"]))
+    np.testing.assert_allclose(proba["cause"].sum(axis=1), 1.0, rtol=1e-5)
+    unk = backend.tokenizer_.unk_token_id if hasattr(backend, "tokenizer_") else None
+    if unk is not None:
+        assert all(unk not in ids for ids in backend.tokenizer_(sample)["input_ids"])

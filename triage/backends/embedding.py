@@ -160,6 +160,23 @@ class EmbeddingBackend(BaseEstimator):
             }
         }
 
+    def _export_runtime_if_trained_on_it(self) -> None:
+        """Heads learned on int8 ONNX embeddings are served on them: export the encoder once
+        (into the cache, next to it) when it is missing and onnx + onnxruntime are installed;
+        otherwise torch float32 serves (cosine >= 0.99 to int8, see onnx_parity.json)."""
+        import importlib.util
+
+        if self.runtime != "auto" or not str(self.encoder_id_ or "").endswith("-onnx-int8"):
+            return
+        if self._text_encoder().runtime == "onnx":
+            return
+        if not all(importlib.util.find_spec(m) for m in ("onnx", "onnxruntime")):
+            return
+        from calmdesk.encoder.onnx_runtime import export_onnx
+
+        export_onnx(self._text_encoder().path)
+        self.text_encoder_ = None  # pick the export up
+
     # ------------------------------------------------------------------ persistence
     def save(self, directory: Path) -> None:
         """heads.safetensors + embedding_backend.json (params, classes, encoder id); the
@@ -193,6 +210,7 @@ class EmbeddingBackend(BaseEstimator):
         backend.heads_ = DenseLinearHeads.load(directory, state, backend._heads().params())
         backend.classes_ = backend.heads_.classes_
         backend.encoder_id_ = state.get("encoder_id")
+        backend._export_runtime_if_trained_on_it()
         found = backend._text_encoder().encoder_id
         if backend.encoder_id_ and found.split("-onnx")[0] != backend.encoder_id_.split("-onnx")[0]:
             raise InputError(

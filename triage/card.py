@@ -81,7 +81,7 @@ def _backend_lines(backend_info: Mapping | None) -> list[str]:
             shown = ", ".join(f"{k} {_fmt(v) if v is not None else '-'}" for k, v in per.items())
             lines.append(f"| {lang} | {name} | {shown} |")
         lines += ["", f"Other languages: {choice.get('fallback', '?')}.", ""]
-    rest = {k: v for k, v in backend_info.items() if k != "choice"}
+    rest = {k: v for k, v in backend_info.items() if k not in ("choice", "encoder")}
     if rest:
         lines += ["```json", json.dumps(rest, indent=2, ensure_ascii=False, default=str), "```", ""]
     return lines

@@ -168,7 +168,10 @@ def serve(
         help="Database URL (else CALMDESK_DATABASE_URL, else the SQLite file ./calmdesk.db).",
     ),
     model: Path | None = typer.Option(
-        None, help="Triage model directory (else CALMDESK_TRIAGE_MODEL / the shipped default)."
+        None,
+        help="Triage model: a directory, or `default` / `fast` for the shipped "
+        "models/triage-default (multilingual encoder) and models/triage-fast (bulk speed); "
+        "else CALMDESK_TRIAGE_MODEL / the shipped default.",
     ),
 ) -> None:
     """Start the HTTP API.
@@ -186,6 +189,10 @@ def serve(
     if db:
         os.environ["CALMDESK_DATABASE_URL"] = db
     if model:
+        if not model.exists() and str(model) in ("default", "fast"):
+            from calmdesk.settings import models_dir
+
+            model = models_dir() / f"triage-{model}"
         os.environ["CALMDESK_TRIAGE_MODEL"] = str(model.resolve())
     settings = ApiSettings.from_env()
     if not settings.triage_model_dir.is_dir():

@@ -43,6 +43,7 @@ COMMAND_MODULES = (
     "coaching.cli",
     "api.cli",
     "calmdesk.redact_cli",
+    "calmdesk.encoder.cli",
 )
 
 

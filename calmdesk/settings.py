@@ -29,8 +29,9 @@ def default_triage_model() -> Path:
 
 
 def cache_dir() -> Path:
-    """Where calmdesk keeps what it can rebuild (`CALMDESK_CACHE_DIR`, else ~/.cache/calmdesk)."""
+    """Where calmdesk keeps what it can rebuild: the converted encoder, embedding and LOSO
+    caches (`CALMDESK_CACHE_DIR`, else ~/.cache/calmdesk)."""
     env = os.environ.get("CALMDESK_CACHE_DIR")
     if env:
-        return Path(env)
+        return Path(env).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "calmdesk"

@@ -91,6 +91,7 @@ BAD_VALUES = {
     ("db", "upgrade"): ("--db", "notaurl"),
     ("db", "purge"): ("--older-than", "1y", "--db", "notaurl"),
     ("report",): ("--lang", "xx", "--out", "{tmp}/report"),
+    ("encoder", "build"): ("--weights", "{tmp}/missing.bin", "--no-check"),
 }
 FIXTURE = str(Path(__file__).parent / "fixtures" / "complaints_small.jsonl")
 

@@ -6,7 +6,9 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import Query
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from calmdesk.bounded_json import MAX_JSON_DEPTH, nesting_depth
 
 TRANSCRIPT_FORMATS = ("text", "json", "jsonl", "vtt", "srt", "csv")
 TranscriptFormat = Literal["text", "json", "jsonl", "vtt", "srt", "csv"]
@@ -121,8 +123,20 @@ class TurnIn(_Request):
         None, description="Guessed from the speaker name when left out."
     )
     text: str
-    start: float | None = None
-    end: float | None = None
+    start: float | None = Field(None, ge=0, allow_inf_nan=False, description="Seconds.")
+    end: float | None = Field(None, ge=0, allow_inf_nan=False, description="Seconds.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TurnIn:
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError(f"the turn ends at {self.end:g} s, before its start {self.start:g} s")
+        return self
+
+
+def _bounded_nesting(value: dict) -> dict:
+    if nesting_depth(value) > MAX_JSON_DEPTH:
+        raise ValueError(f"nested more than {MAX_JSON_DEPTH} levels deep")
+    return value
 
 
 class TranscriptIn(_Request):
@@ -130,7 +144,7 @@ class TranscriptIn(_Request):
     id: str | None = Field(None, max_length=200)
     agent_id: str | None = Field(None, max_length=200)
     lang: str | None = Field(None, max_length=20)
-    meta: dict = Field(default_factory=dict)
+    meta: Annotated[dict, AfterValidator(_bounded_nesting)] = Field(default_factory=dict)
 
 
 class CoachRequest(_Request):

@@ -35,9 +35,9 @@ def version() -> None:
 @app.command("detect-lang")
 def detect_lang(text: str = typer.Argument(..., help="Text whose language to detect.")) -> None:
     """Print the detected language code (en, es, zh, ru), or explain why none fits."""
-    from calmdesk.langid import detect_language
+    from calmdesk.text import text_language
 
-    typer.echo(detect_language(text))
+    typer.echo(text_language(text))
 
 
 def _register_commands() -> None:

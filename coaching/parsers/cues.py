@@ -6,13 +6,17 @@ import html
 import re
 from collections.abc import Iterable
 
+from coaching.parsers.limits import check_turn
 from coaching.parsers.speakers import SpeakerRoles, label_of
 from coaching.transcript import Turn
 
 Cue = tuple[str, float | None, float | None, list[str]]  # (where, start, end, text lines)
 
-_VOICE = re.compile(r"<v(?:\.[^\s>]+)?\s+([^>]+)>")
-_TAG = re.compile(r"<[^>]*>|\{\\[^}]*\}")  # HTML-like cue tags and ASS overrides ({\an8})
+# A tag never holds "<" (or "{" for ASS overrides), so each scan stops at the next one and a
+# line of "<<<<" or "<v <v <v" costs linear time, not quadratic.
+_VOICE = re.compile(r"<v(?:\.[^\s<>]++)?\s++([^<>]++)>")
+_TAG = re.compile(r"<[^<>]*+>|\{\\[^{}]*+\}")  # HTML-like cue tags and ASS overrides ({\an8})
+_DASH = re.compile(r"[-–—]\s*+")  # a leading dialogue dash
 
 
 def blocks(lines: list[str], first: int) -> Iterable[tuple[int, list[str]]]:
@@ -42,7 +46,9 @@ def _cue_segments(cue_lines: list[str]) -> list[tuple[str | None, str]]:
             speaker = voice.group(1).strip()
             line = line[voice.end() :]
         clean = html.unescape(_TAG.sub("", line)).strip()
-        clean = re.sub(r"^[-–—]\s*", "", clean)
+        dash = _DASH.match(clean)
+        if dash:
+            clean = clean[dash.end() :]
         if speaker is None:
             prefix = label_of(clean)
             if prefix is not None:
@@ -70,7 +76,7 @@ def _join_cue_text(before: str, after: str) -> str:
 def turns_from_cues(cues: list[Cue], roles: SpeakerRoles) -> list[Turn]:
     """Cues -> turns: a cue without a speaker continues the last one; same-speaker cues merge."""
     turns: list[Turn] = []
-    for _, start, end, cue_lines in cues:
+    for where, start, end, cue_lines in cues:
         for speaker, text in _cue_segments(cue_lines):
             if speaker is None and turns:
                 speaker = turns[-1].speaker
@@ -82,4 +88,5 @@ def turns_from_cues(cues: list[Cue], roles: SpeakerRoles) -> list[Turn]:
             else:
                 role = roles.role_of(speaker) if speaker else "other"
                 turns.append(Turn(speaker, role, text, start=start, end=end))
+            check_turn(turns[-1].text, where)
     return turns

@@ -6,11 +6,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from calmdesk import bounded_json
 from calmdesk.errors import InputError
 from calmdesk.langid import normalize_lang_code
 from coaching.parsers.assemble import assemble_transcript, source_stem
+from coaching.parsers.limits import check_turn
 from coaching.parsers.speakers import SpeakerRoles, SpeakersArg, check_role
-from coaching.parsers.timestamps import seconds
+from coaching.parsers.timestamps import check_order, seconds
 from coaching.transcript import Transcript, Turn
 
 
@@ -68,6 +70,7 @@ def turn_from_dict(obj: Any, where: str, roles: SpeakerRoles) -> Turn:
     text = obj.get("text")
     if not isinstance(text, str) or not text.strip():
         raise InputError(f"{where}: turn without text (expected a non-empty 'text' string)")
+    check_turn(text, where)
     speaker = _optional_str(obj.get("speaker"), f"{where}: speaker")
     role = obj.get("role")
     if role is not None:
@@ -75,12 +78,11 @@ def turn_from_dict(obj: Any, where: str, roles: SpeakerRoles) -> Turn:
     if speaker is None and role is None:
         raise InputError(f"{where}: turn without 'speaker' (or 'role')")
     speaker = speaker if speaker is not None else role
+    start = seconds(obj.get("start"), f"{where}: start")
+    end = seconds(obj.get("end"), f"{where}: end")
+    check_order(start, end, where)
     return Turn(
-        speaker=speaker,
-        role=role or roles.role_of(speaker),
-        text=text,
-        start=seconds(obj.get("start"), f"{where}: start"),
-        end=seconds(obj.get("end"), f"{where}: end"),
+        speaker=speaker, role=role or roles.role_of(speaker), text=text, start=start, end=end
     )
 
 
@@ -96,7 +98,7 @@ def json_error(source: str, exc: json.JSONDecodeError, line: int | None = None) 
 def parse_json(text: str, source: str, roles: SpeakerRoles, lang: str | None) -> list[Transcript]:
     """A transcript object or a list of them; list items get ids "stem:index"."""
     try:
-        obj = json.loads(text)
+        obj = bounded_json.loads(text)
     except json.JSONDecodeError as exc:
         raise json_error(source, exc) from exc
     objs = obj if isinstance(obj, list) else [obj]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from calmdesk import bounded_json
 from calmdesk.errors import InputError
 from coaching.parsers.assemble import source_stem
 from coaching.parsers.json import json_error, transcript_from_dict
@@ -19,7 +20,7 @@ def parse_jsonl(text: str, source: str, roles: SpeakerRoles, lang: str | None) -
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = bounded_json.loads(line)
         except json.JSONDecodeError as exc:
             raise json_error(source, exc, lineno) from exc
         where = f"{source}: line {lineno}"

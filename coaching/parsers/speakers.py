@@ -111,22 +111,28 @@ def parse_speaker_option(values: Iterable[str]) -> dict[str, str]:
 
 # A short label and a colon (":" or "："), with an optional clock time before the label
 # ("[00:01:02] Agent:", "00:01 Agent:", chat exports' "[2024-05-01 10:31:02] Agent:") or
-# after it ("Agent (00:01:02):", "Agent [01:02]:").
+# after it ("Agent (00:01:02):", "Agent [01:02]:"). Leading blanks are stripped before the
+# match and the pattern only sees the line's first PREFIX_WINDOW characters; the label is
+# bounded and the blanks after it possessive (nothing after them can start with a blank), so
+# the match takes at most a few thousand steps whatever the line holds.
+PREFIX_WINDOW = 120
 _TIME = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?"
-_DATE = r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4},?\s+"
+_DATE = r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4},?\s++"
 _PREFIX = re.compile(
-    rf"^\s*(?:[\[(]?(?:{_DATE})?(?P<clock>{_TIME})[\])]?\s+)?(?:[-–—•*]\s*)?"
-    rf"(?P<label>[^:：\n]{{1,40}}?)\s*(?:[\[(](?P<clock_after>{_TIME})[\])])?\s*[:：]\s*(?P<rest>.*)$"
+    rf"(?:[\[(]?(?:{_DATE})?(?P<clock>{_TIME})[\])]?\s+)?(?:[-–—•*]\s*)?"
+    rf"(?P<label>[^:：\n]{{1,40}}?)\s*+(?:[\[(](?P<clock_after>{_TIME})[\])])?\s*+[:：]"
 )
 _NOT_IN_LABEL = re.compile(r"[.?!;\"“”«»¿¡。？！；<>]|https?|\d{3}")
 
 
 def label_of(line: str) -> tuple[str, str, str | None] | None:
     """(label, rest, clock) when the line starts like a speaker prefix, else None."""
-    m = _PREFIX.match(line)
+    body = line.lstrip()
+    m = _PREFIX.match(body[:PREFIX_WINDOW])
     if not m:
         return None
     label = m.group("label").strip()
     if not label or len(label.split()) > 4 or _NOT_IN_LABEL.search(label):
         return None
-    return label, m.group("rest"), m.group("clock") or m.group("clock_after")
+    rest = body[m.end() :].lstrip()
+    return label, rest, m.group("clock") or m.group("clock_after")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from calmdesk.errors import InputError
+from coaching.parsers.limits import check_lines, check_turn
 from coaching.parsers.speakers import SpeakerRoles, label_of
 from coaching.parsers.timestamps import seconds
-from coaching.transcript import Turn
+from coaching.transcript import MAX_TURN_CHARS, Turn
 
 
 def parse_text(text: str, source: str, roles: SpeakerRoles) -> list[Turn]:
@@ -15,6 +16,7 @@ def parse_text(text: str, source: str, roles: SpeakerRoles) -> list[Turn]:
     rather than being folded silently into someone else's words.
     """
     lines = text.splitlines()
+    check_lines(lines, source)
     prefixed = [label_of(line) for line in lines]
     first_prefixed = next((p for p in prefixed if p is not None), None)
     if first_prefixed is None:
@@ -39,6 +41,10 @@ def parse_text(text: str, source: str, roles: SpeakerRoles) -> list[Turn]:
             continue
         last = turns[-1]
         last.text = f"{last.text}\n{line.strip()}" if last.text else line.strip()
+        if len(last.text) > MAX_TURN_CHARS:
+            check_turn(
+                last.text, f"{source}: line {lineno} (turn from line {open_lines[len(turns) - 1]})"
+            )
     for i, turn in enumerate(turns):
         if not turn.text:
             raise InputError(

@@ -33,7 +33,7 @@ MAX_FILE_BYTES = 50 * 1024 * 1024  # far above any call transcript; guards again
 STDIN = "-"
 # A cue number, a line break (blank lines allowed) and a clock: each blank run is matched once,
 # possessively ("1" and 32,000 newlines took 4.9 s with the old backtracking form).
-_SRT_START = re.compile(r"\d++[^\S\n]*+\n\s*+\d{1,2}:\d{2}:\d{2}")
+_SRT_START = re.compile(r"^\d++[^\S\n]*+\n\s*+\d{1,2}:\d{2}:\d{2}")
 
 _TURN_PARSERS: dict[str, Callable[[str, str, SpeakerRoles], list[Turn]]] = {
     "text": parse_text, "vtt": parse_vtt, "srt": parse_srt, "csv": parse_csv,

@@ -113,13 +113,13 @@ def parse_speaker_option(values: Iterable[str]) -> dict[str, str]:
 # ("[00:01:02] Agent:", "00:01 Agent:", chat exports' "[2024-05-01 10:31:02] Agent:") or
 # after it ("Agent (00:01:02):", "Agent [01:02]:"). Leading blanks are stripped before the
 # match and the pattern only sees the line's first PREFIX_WINDOW characters; the label is
-# bounded and the blanks after it possessive (nothing after them can start with a blank), so
-# the match takes at most a few thousand steps whatever the line holds.
+# bounded and every blank run possessive (a label never starts or ends with a blank), so no
+# two repeats can trade characters and the match takes a few hundred steps whatever the line.
 PREFIX_WINDOW = 120
 _TIME = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?"
 _DATE = r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4},?\s++"
 _PREFIX = re.compile(
-    rf"(?:[\[(]?(?:{_DATE})?(?P<clock>{_TIME})[\])]?\s+)?(?:[-–—•*]\s*)?"
+    rf"^(?:[\[(]?(?:{_DATE})?(?P<clock>{_TIME})[\])]?\s++)?(?:[-–—•*]\s*+)?"
     rf"(?P<label>[^:：\n]{{1,40}}?)\s*+(?:[\[(](?P<clock_after>{_TIME})[\])])?\s*+[:：]"
 )
 _NOT_IN_LABEL = re.compile(r"[.?!;\"“”«»¿¡。？！；<>]|https?|\d{3}")

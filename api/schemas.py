@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import Query
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from calmdesk.bounded_json import MAX_JSON_DEPTH, nesting_depth
 
 TRANSCRIPT_FORMATS = ("text", "json", "jsonl", "vtt", "srt", "csv")
+MAX_LABEL_CHARS = 50  # the ticket_emotions.emotion column
+MAX_EMOTIONS = 20
+MAX_META_KEYS = 50
+MAX_META_CHARS = 10_000
+EmotionLabel = Annotated[str, StringConstraints(min_length=1, max_length=MAX_LABEL_CHARS)]
 TranscriptFormat = Literal["text", "json", "jsonl", "vtt", "srt", "csv"]
 
 
@@ -54,6 +68,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict]:
     """The `responses=` entry declaring our error body for each status an endpoint can give."""
     reasons = {
         401: "Missing or invalid API key",
+        403: "The API key lacks the scope this endpoint needs",
         404: "No such ticket",
         413: "Request body or batch larger than the configured limit",
         422: "Invalid input (malformed JSON, empty text, unknown language or format, bad label)",
@@ -133,18 +148,26 @@ class TurnIn(_Request):
         return self
 
 
-def _bounded_nesting(value: dict) -> dict:
-    if nesting_depth(value) > MAX_JSON_DEPTH:
-        raise ValueError(f"nested more than {MAX_JSON_DEPTH} levels deep")
-    return value
-
-
 class TranscriptIn(_Request):
     turns: list[TurnIn] = Field(min_length=1)
     id: str | None = Field(None, max_length=200)
     agent_id: str | None = Field(None, max_length=200)
     lang: str | None = Field(None, max_length=20)
-    meta: Annotated[dict, AfterValidator(_bounded_nesting)] = Field(default_factory=dict)
+    meta: dict = Field(
+        default_factory=dict,
+        description=f"Passed through; at most {MAX_META_KEYS} keys, {MAX_META_CHARS} characters.",
+    )
+
+    @field_validator("meta")
+    @classmethod
+    def _bounded_meta(cls, meta: dict) -> dict:
+        if len(meta) > MAX_META_KEYS:
+            raise ValueError(f"at most {MAX_META_KEYS} keys, got {len(meta)}")
+        if nesting_depth(meta) > MAX_JSON_DEPTH:  # before json.dumps, which recurses
+            raise ValueError(f"nested more than {MAX_JSON_DEPTH} levels deep")
+        if len(json.dumps(meta, default=str)) > MAX_META_CHARS:
+            raise ValueError(f"at most {MAX_META_CHARS} characters as JSON")
+        return meta
 
 
 class CoachRequest(_Request):
@@ -236,8 +259,12 @@ class FeedbackRequest(_Request):
 
     cause: str = Field(None, min_length=1, max_length=100)
     department: str = Field(None, min_length=1, max_length=100)
-    emotions: list[str] = Field(None, description="[] means calm.")
-    author: str | None = Field(None, max_length=200)
+    emotions: list[EmotionLabel] = Field(None, max_length=MAX_EMOTIONS, description="[] = calm.")
+    author: str | None = Field(
+        None,
+        max_length=200,
+        description="Only without API keys; with keys the author is the key's name.",
+    )
     note: str | None = Field(None, max_length=5000)
 
     @model_validator(mode="after")
@@ -270,7 +297,10 @@ class TicketOut(BaseModel):
     ticket_id: str
     external_id: str | None
     created_at: datetime
-    text: str
+    text: str = Field(description="Redacted (personal data replaced) unless redaction is off.")
+    original_text: str | None = Field(
+        None, description="The unredacted text; only when the desk opted in (keep_original)."
+    )
     lang: str
     script: str | None
     channel: str | None
@@ -282,6 +312,11 @@ class TicketOut(BaseModel):
     needs_review: bool
     corrected: bool
     predicted: PredictedLabels
+
+
+class ErasureResponse(BaseModel):
+    tickets: int = Field(description="Tickets deleted.")
+    feedback: int = Field(description="Corrections deleted with them.")
 
 
 class TicketDetail(TicketOut):
@@ -316,7 +351,7 @@ class StatsResponse(BaseModel):
 # --- service --------------------------------------------------------------------------------
 class TriageModelInfo(BaseModel):
     loaded: bool
-    path: str
+    name: str = Field(description="The model folder's name (never a server path).")
     version: str | None = None
     backend: str | None = None
     created: str | None = None

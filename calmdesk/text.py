@@ -12,8 +12,9 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+from calmdesk import langid
 from calmdesk.errors import InputError
-from calmdesk.langid import SAMPLE_CHARS, detect_language, normalize_lang_code
+from calmdesk.langid import SAMPLE_CHARS, normalize_lang_code
 
 _CONTROL = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200f\ufeff]")
 _SPACES = re.compile(r"\s+")
@@ -70,7 +71,7 @@ def text_language(text: str, lang: str | None = None) -> str:
     while len(sample) < SAMPLE_CHARS and window < len(head):  # blanks and controls collapse
         window *= 4
         sample = normalize_text(head[:window])
-    return detect_language(sample)
+    return langid.detect_language(sample)  # looked up at call time: one detector to patch
 
 
 @dataclass(frozen=True)

@@ -98,10 +98,12 @@ async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONR
             request, exc.status_code, exc.code, exc.message, exc.field, headers=exc.headers
         )
     if exc.status_code == 400:
-        # FastAPI's only 400: a body it could not decode at all (not UTF-8, truncated).
-        return error_response(
-            request, 422, "malformed_json", "the request body is not valid UTF-8 JSON"
-        )
+        # FastAPI's only 400: a body it could not decode at all (not UTF-8, truncated, or
+        # nested so deep that the decoder ran out of recursion).
+        message = "the request body is not valid UTF-8 JSON"
+        if isinstance(exc.__cause__, RecursionError):
+            message = "the request body is not valid JSON: lists or objects nested too deep"
+        return error_response(request, 422, "malformed_json", message)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     return error_response(request, exc.status_code, code, str(exc.detail), headers=exc.headers)
 

@@ -18,8 +18,8 @@ from api.store import TicketStore, create_store_engine, run_migrations
 from calmdesk.errors import InputError
 from calmdesk.settings import default_triage_model
 from calmdesk.text import features_text
+from triage.backends.base import HEADS
 
-HEADS = ("cause", "department", "emotions")
 DEV_SPLITS = ("dev", "validation")
 
 

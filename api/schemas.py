@@ -17,6 +17,8 @@ from pydantic import (
     model_validator,
 )
 
+from calmdesk.bounded_json import MAX_JSON_DEPTH, nesting_depth
+
 TRANSCRIPT_FORMATS = ("text", "json", "jsonl", "vtt", "srt", "csv")
 MAX_LABEL_CHARS = 50  # the ticket_emotions.emotion column
 MAX_EMOTIONS = 20
@@ -136,8 +138,14 @@ class TurnIn(_Request):
         None, description="Guessed from the speaker name when left out."
     )
     text: str
-    start: float | None = None
-    end: float | None = None
+    start: float | None = Field(None, ge=0, allow_inf_nan=False, description="Seconds.")
+    end: float | None = Field(None, ge=0, allow_inf_nan=False, description="Seconds.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TurnIn:
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError(f"the turn ends at {self.end:g} s, before its start {self.start:g} s")
+        return self
 
 
 class TranscriptIn(_Request):
@@ -155,6 +163,8 @@ class TranscriptIn(_Request):
     def _bounded_meta(cls, meta: dict) -> dict:
         if len(meta) > MAX_META_KEYS:
             raise ValueError(f"at most {MAX_META_KEYS} keys, got {len(meta)}")
+        if nesting_depth(meta) > MAX_JSON_DEPTH:  # before json.dumps, which recurses
+            raise ValueError(f"nested more than {MAX_JSON_DEPTH} levels deep")
         if len(json.dumps(meta, default=str)) > MAX_META_CHARS:
             raise ValueError(f"at most {MAX_META_CHARS} characters as JSON")
         return meta

@@ -19,7 +19,8 @@ from api.limits import too_long_text
 from api.schemas import CoachRequest, TriageRequest
 from calmdesk import SUPPORTED_LANGUAGES
 from calmdesk.errors import InputError, UnsupportedLanguageError
-from calmdesk.langid import normalize_lang_code, resolve_language
+from calmdesk.langid import normalize_lang_code
+from calmdesk.text import text_language
 
 log = logging.getLogger("calmdesk.api")
 WARM_UP_TEXTS = {
@@ -108,7 +109,7 @@ class TriageService:
                     422, "empty_text", "text is empty or only whitespace", _prefixed(prefix, "text")
                 )
             try:
-                langs.append(resolve_language(item.text, item.lang))
+                langs.append(text_language(item.text, item.lang))
             except UnsupportedLanguageError as exc:
                 field = "lang" if item.lang else "text"
                 raise ApiError(
@@ -123,7 +124,7 @@ class TriageService:
         before the first request, not during it."""
         if self.model is not None:
             texts = list(WARM_UP_TEXTS.values())
-            langs = [resolve_language(text) for text in texts]
+            langs = [text_language(text) for text in texts]
             self.model.predict(texts, langs=langs)
 
 

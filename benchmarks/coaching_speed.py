@@ -29,6 +29,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from calmdesk import SUPPORTED_LANGUAGES  # noqa: E402
 from coaching import Checker, Transcript, Turn  # noqa: E402
 
 DEVSETS = ROOT / "tests" / "fixtures" / "coaching"
@@ -108,7 +109,7 @@ def main() -> None:
     checker = Checker()
     print(f"{'lang':<5}{'first call s':>13}{'call ms':>9}{'turns/s wall':>14}{'turns/s cpu':>13}"
           f"{'findings':>10}{'score':>7}")  # fmt: skip
-    for lang in ("en", "es", "zh", "ru"):
+    for lang in SUPPORTED_LANGUAGES:
         call = hour_long_call(lang, args.turns)
         start = time.perf_counter()
         result = checker.check(call)

@@ -21,11 +21,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from calmdesk.settings import datasets_dir
+from triage.backends.base import HEADS
 from triage.data import load_splits
 from triage.evaluate import evaluate
 from triage.training import train_model
-
-HEADS = ("cause", "department", "emotions")
 
 
 def minilm_dir() -> str:

@@ -22,15 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
+from calmdesk import SUPPORTED_LANGUAGES as LANGS
 from calmdesk.settings import datasets_dir, default_triage_model
 from calmdesk.text import features_text
-from triage.backends.base import get_backend_class
+from triage.backends.base import HEADS, get_backend_class
 from triage.data import load_records
 from triage.evaluate import emotion_scores, evaluate, single_head_scores
 from triage.model import TriageModel
 
-HEADS = ("cause", "department", "emotions")
-LANGS = ("en", "es", "zh", "ru")
 TARGETS = {"cause": 0.70, "department": 0.80, "emotions": 0.60}
 
 

@@ -88,9 +88,9 @@ def detect_lang(text: str = typer.Argument(..., help="Text whose language to det
     Prints en, es, zh or ru, or explains why none fits (a text clearly in another language is
     refused; force a language with --lang where a command offers it).
     """
-    from calmdesk.langid import detect_language
+    from calmdesk.text import text_language
 
-    typer.echo(detect_language(text))
+    typer.echo(text_language(text))
 
 
 def _register_commands() -> None:

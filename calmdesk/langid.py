@@ -12,9 +12,9 @@ from functools import lru_cache
 
 import numpy as np
 
+from calmdesk import SUPPORTED_LANGUAGES as SUPPORTED
 from calmdesk.errors import InputError, UnsupportedLanguageError
 
-SUPPORTED = ("en", "es", "zh", "ru")
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "zh": "Chinese", "ru": "Russian"}
 _ALIASES = {
     "zh-hans": "zh", "zh-hant": "zh", "zh-cn": "zh", "zh-tw": "zh", "zh-hk": "zh",
@@ -74,7 +74,11 @@ def _rank_latin(text: str) -> tuple[str, float, str]:
 
 
 def detect_language(text: str) -> str:
-    """Return 'en', 'es', 'zh' or 'ru', or raise UnsupportedLanguageError / InputError."""
+    """Return 'en', 'es', 'zh' or 'ru', or raise UnsupportedLanguageError / InputError.
+
+    Expects normalised text (full-width letters count as no letters here): callers go through
+    `calmdesk.text.text_language`, which normalises first.
+    """
     if not text or not text.strip():
         raise InputError("empty text: nothing to detect a language from")
     text = text.lstrip()[:SAMPLE_CHARS]
@@ -117,10 +121,3 @@ def detect_language(text: str) -> str:
             best_lang,
         )
     return latin_best
-
-
-def resolve_language(text: str, lang: str | None = None) -> str:
-    """The language to use for `text`: the given one (validated) or the detected one."""
-    if lang:
-        return normalize_lang_code(lang)
-    return detect_language(text)

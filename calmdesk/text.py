@@ -9,9 +9,12 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 
-from calmdesk.langid import normalize_lang_code
+from calmdesk import langid
+from calmdesk.errors import InputError
+from calmdesk.langid import SAMPLE_CHARS, normalize_lang_code
 
 _CONTROL = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200f\ufeff]")
 _SPACES = re.compile(r"\s+")
@@ -53,12 +56,53 @@ def is_traditional(text: str) -> bool:
     return to_simplified(text) != text
 
 
+def text_language(text: str, lang: str | None = None) -> str:
+    """The language of `text`: `lang` validated when given, else detected on the normalised text.
+
+    The one normalise-then-detect path, used by the CLI, the API, triage and coaching alike, so
+    full-width "ＭＹ ＯＲＤＥＲ ＩＳ ＬＡＴＥ" is English everywhere. Only the opening of the text
+    is normalised: language id reads its first SAMPLE_CHARS characters anyway.
+    """
+    if lang:
+        return normalize_lang_code(lang)
+    head = text.lstrip()
+    window = SAMPLE_CHARS * 2
+    sample = normalize_text(head[:window])
+    while len(sample) < SAMPLE_CHARS and window < len(head):  # blanks and controls collapse
+        window *= 4
+        sample = normalize_text(head[:window])
+    return langid.detect_language(sample)  # looked up at call time: one detector to patch
+
+
+@dataclass(frozen=True)
+class PreparedText:
+    """A text as classifiers and rules see it, with its language and (Chinese) script."""
+
+    text: str  # normalised; Chinese in simplified script
+    lang: str
+    script: str | None  # zh only: "simplified" or "traditional", as the customer wrote
+
+
+def prepare_text(text: str, lang: str | None = None) -> PreparedText:
+    """Normalise, find the language (`text_language`) and simplify Chinese, in that order."""
+    normalized = normalize_text(text)
+    if not normalized:
+        raise InputError("empty text: nothing to read")
+    lang = text_language(normalized, lang)
+    features = _script_form(normalized, lang)
+    script = None
+    if lang == "zh":
+        script = "traditional" if features != normalized else "simplified"
+    return PreparedText(features, lang, script)
+
+
 def features_text(text: str, lang: str) -> str:
     """The form of `text` that classifiers see: normalised, Chinese in simplified script."""
-    text = normalize_text(text)
-    if lang == "zh":
-        text = to_simplified(text)
-    return text
+    return _script_form(normalize_text(text), lang)
+
+
+def _script_form(normalized: str, lang: str) -> str:
+    return to_simplified(normalized) if lang == "zh" else normalized
 
 
 _VOCAB_LOCKS: dict[int, threading.RLock] = {}

@@ -17,17 +17,18 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
+from calmdesk import SUPPORTED_LANGUAGES
 from calmdesk.errors import InputError
-from calmdesk.langid import detect_language, normalize_lang_code
+from calmdesk.langid import normalize_lang_code
+from calmdesk.text import text_language
 from coaching.config import CoachConfig, is_silenced, silenced_rules
 from coaching.dynamics import DynamicsSettings, MoodFunction, dynamics_findings, measure_dynamics
 from coaching.engine import RuleEngine, RuleMatch, matchable_text, shipped_engine
 from coaching.findings import CheckResult, Finding
 from coaching.rulebook import CATEGORIES, RuleBook
 from coaching.scoring import score
-from coaching.transcript import Transcript
+from coaching.transcript import MAX_TURN_CHARS, Transcript
 
-MAX_TEXT_CHARS = 100_000  # one utterance; far above any real turn
 _DETECT_CHARS = 4_000  # enough agent text to tell the language
 
 
@@ -64,6 +65,13 @@ class Checker:
         if not agent_turns:
             where = transcript.id or transcript.source or "transcript"
             raise InputError(f"{where}: no agent turn to check (speakers: {_speakers(transcript)})")
+        for index, turn in agent_turns:  # spaCy refuses over a million characters (E088)
+            if len(turn.text) > MAX_TURN_CHARS:
+                where = transcript.source or transcript.id or "transcript"
+                raise InputError(
+                    f"{where}: turn {index} ({turn.speaker!r}) has {len(turn.text):,} characters; "
+                    f"the limit for one turn is {MAX_TURN_CHARS:,} (split it into turns)"
+                )
         lang = self._lang or _known_lang(transcript.lang) or _detect(transcript)
         engine = self._engine(lang)
         texts = [turn.text for _, turn in agent_turns]
@@ -104,12 +112,12 @@ class Checker:
         """Findings in one agent utterance (turn index 0, speaker "agent")."""
         if not isinstance(text, str) or not text.strip():
             raise InputError("empty text: nothing to check")
-        if len(text) > MAX_TEXT_CHARS:
+        if len(text) > MAX_TURN_CHARS:
             raise InputError(
-                f"text too long: {len(text)} characters (the limit for one utterance is "
-                f"{MAX_TEXT_CHARS}); split it into turns"
+                f"text too long: {len(text):,} characters (the limit for one utterance is "
+                f"{MAX_TURN_CHARS:,}); split it into turns"
             )
-        lang = normalize_lang_code(lang) if lang else self._lang or detect_language(text)
+        lang = text_language(text, lang or self._lang)
         matches = self._engine(lang).match_text(text)
         return self._findings(matches, text, lang, 0, "agent")
 
@@ -183,7 +191,7 @@ class Checker:
     def _all_rule_ids(self) -> set[str]:
         """Rule ids, plus the dynamics finding ids and their category (switched off alike)."""
         ids = {*self._dynamics.finding_ids, self._dynamics.category}
-        for lang in ("en", "es", "zh", "ru"):
+        for lang in SUPPORTED_LANGUAGES:
             ids.update(rule.id for rule in RuleBook.load(lang, self._config.rulebooks))
         return ids
 
@@ -203,7 +211,7 @@ def _detect(transcript: Transcript) -> str:
     text = " ".join(turn.text for _, turn in transcript.agent_turns)[:_DETECT_CHARS]
     if not text.strip():
         raise InputError("the agent's turns are empty: no language to detect; pass a language")
-    return detect_language(text)
+    return text_language(text)
 
 
 def _speakers(transcript: Transcript) -> str:

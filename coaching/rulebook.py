@@ -19,6 +19,7 @@ import yaml
 
 from calmdesk.errors import InputError
 from calmdesk.langid import SUPPORTED, normalize_lang_code
+from calmdesk.regex_safety import require_safe
 from calmdesk.text import vocab_lock
 from coaching.findings import SEVERITIES, Severity
 
@@ -284,6 +285,7 @@ def _parse_regex(value: Any, where: str) -> RegexPattern:
         raise InputError(f"{where}: bad regex {value!r} ({exc})") from None
     if compiled.fullmatch("") is not None:
         raise InputError(f"{where}: regex {value!r} matches the empty string")
+    require_safe(compiled, where)  # rulebooks run on every agent turn: no ReDoS from a YAML file
     return RegexPattern(compiled)
 
 
@@ -293,6 +295,9 @@ def _parse_tokens(raw: list[dict], lang: str, where: str) -> TokenPattern:
         spec = dict(spec)
         if spec.pop(MARK, False):
             marks.add(i)
+        for attr, value in spec.items():
+            if isinstance(value, dict) and isinstance(value.get("REGEX"), str):
+                require_safe(value["REGEX"], f"{where}: token {i}: {attr}")
         tokens.append(spec)
     matcher = _validation_matcher(lang)
     with vocab_lock(matcher.vocab):  # the engine's vocabulary, shared with matching threads

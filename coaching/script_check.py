@@ -16,6 +16,7 @@ import yaml
 
 from calmdesk.errors import InputError
 from calmdesk.langid import SUPPORTED, normalize_lang_code
+from calmdesk.regex_safety import require_safe
 from coaching.engine import matchable_text
 from coaching.findings import Finding
 from coaching.transcript import Transcript
@@ -72,6 +73,8 @@ def load_script(name: str = "follow-up") -> CallScript:
             }
         except re.error as exc:
             raise InputError(f"{where}: bad pattern: {exc}") from exc
+        for compiled in (p for lang_patterns in patterns.values() for p in lang_patterns):
+            require_safe(compiled, where)
         steps.append(
             ScriptStep(
                 raw["id"], raw["part"], raw["where"], raw["message"], raw["example"], patterns

@@ -7,6 +7,10 @@ from typing import Literal
 
 Role = Literal["agent", "customer", "other"]
 
+# One turn's text: far above any real turn (an hour of speech is ~60,000 characters), far
+# below spaCy's 1,000,000-character limit, so no parser or rule engine sees more at once.
+MAX_TURN_CHARS = 100_000
+
 
 @dataclass
 class Turn:

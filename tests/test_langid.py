@@ -1,7 +1,8 @@
 import pytest
 
 from calmdesk.errors import InputError, UnsupportedLanguageError
-from calmdesk.langid import detect_language, normalize_lang_code, resolve_language
+from calmdesk.langid import detect_language, normalize_lang_code
+from calmdesk.text import text_language
 
 
 @pytest.mark.parametrize(
@@ -33,7 +34,7 @@ def test_empty_text_is_an_input_error():
 
 
 def test_explicit_language_overrides_detection_and_is_validated():
-    assert resolve_language("Ma carte a été débitée deux fois.", "es") == "es"
+    assert text_language("Ma carte a été débitée deux fois.", "es") == "es"
     assert normalize_lang_code("zh-Hant") == "zh"
     with pytest.raises(UnsupportedLanguageError, match="unsupported language 'fr'"):
         normalize_lang_code("fr")

@@ -98,9 +98,9 @@ def test_learns_the_training_labels(fitted):
     assert agreement >= 0.9
 
 
-def test_none_targets_do_not_train_a_head():
+def test_none_targets_do_not_train_a_head(monkeypatch):
     texts, langs, targets = _data()
-    # two extra records that carry only emotions and a cause label seen nowhere else.
+    # two extra records that carry only emotions.
     texts += ["I am so worried", "estoy muy triste"]
     langs += ["en", "es"]
     targets["cause"] = [*targets["cause"], None, None]
@@ -108,11 +108,31 @@ def test_none_targets_do_not_train_a_head():
     targets["emotions"] = [*targets["emotions"], ["anxious"], ["sad"]]
     # a record with no emotion target must not count as calm either.
     targets["emotions"][0] = None
+    fits: list[tuple[int, list[str]]] = []  # (rows, labels) of every classifier fitted, in order
+    make_classifier = LinearBackend._classifier
+
+    def recording_classifier(self, C, class_weight):
+        clf = make_classifier(self, C, class_weight)
+        fit = clf.fit
+
+        def recording_fit(X, y, sample_weight=None):
+            fits.append((X.shape[0], sorted({str(v) for v in y})))
+            return fit(X, y, sample_weight=sample_weight)
+
+        clf.fit = recording_fit
+        return clf
+
+    monkeypatch.setattr(LinearBackend, "_classifier", recording_classifier)
     backend = LinearBackend().fit(texts, langs, targets)
+    n = len(RECORDS)
     assert "None" not in backend.classes_["cause"]
-    assert backend.heads_["cause"].coef_.shape[0] == len(backend.classes_["cause"])
-    # emotion-only data trains nothing else; cause head saw 13 rows, not 15.
-    assert backend.heads_["cause"].n_features_in_ == backend.n_features_
+    # cause and department learn from the n complaint records only, not the 2 emotion-only ones
+    assert fits[0] == (n, sorted(set(r[2] for r in RECORDS)))
+    assert fits[1] == (n, sorted(set(r[3] for r in RECORDS)))
+    # each emotion learns from every record with an emotion target: n + 2 minus record 0 (None
+    # is unknown, not calm); record 0 was the only noisy one, so noisy is no class at all
+    assert "noisy" not in backend.classes_["emotions"]
+    assert len(fits) > 2 and {rows for rows, _ in fits[2:]} == {n + 1}
 
 
 def test_head_without_labels_is_not_trained():

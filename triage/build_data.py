@@ -25,10 +25,10 @@ import yaml
 from calmdesk.errors import InputError
 from calmdesk.settings import datasets_dir as default_datasets_dir
 from calmdesk.text import features_text
+from triage.backends.base import HEADS as HEAD_NAMES
 
 MAPPINGS_DIR = Path(__file__).with_name("mappings")
 DEFAULT_SET_FILE = MAPPINGS_DIR / "default_set.yaml"
-HEAD_NAMES = ("cause", "department", "emotions")
 _KEY_JUNK = re.compile(r"[\W_]+", re.UNICODE)
 _LIST_TOKEN = re.compile(r"[^\s,;\[\]'\"|]+")
 # a complaint text may have been trimmed when the corpus was drawn: also match on a long prefix.

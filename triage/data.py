@@ -18,8 +18,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from calmdesk import bounded_json
 from calmdesk.errors import InputError, UnsupportedLanguageError
-from calmdesk.langid import detect_language, normalize_lang_code
+from calmdesk.langid import normalize_lang_code
+from calmdesk.text import text_language
+from triage.backends.base import HEADS
 from triage.taxonomy import Taxonomy
 
 # extension -> datasets builder name; one loader per format.
@@ -66,7 +69,7 @@ def load_records(
         "department": department_column,
         "emotions": emotions_column,
     }
-    required = ["text"] + (["cause", "department", "emotions"] if require_labels else [])
+    required = ["text"] + (list(HEADS) if require_labels else [])
     for role in required:
         _require_column(path, columns, wanted[role], role)
     if id_column != _DEFAULT_COLUMNS["id"]:
@@ -190,7 +193,7 @@ def _record_lang(value: Any, text: str, where: str, detect: bool) -> str | None:
     try:
         if code:
             return normalize_lang_code(code)
-        return detect_language(text) if detect else None
+        return text_language(text) if detect else None
     except UnsupportedLanguageError as exc:
         raise UnsupportedLanguageError(f"{where}: {exc}", exc.detected) from exc
 
@@ -314,7 +317,7 @@ def _read_json(path: Path) -> tuple[dict[str, list], Callable[[int], str]]:
         return _read_json_array(path, text), lambda i: f"item {i + 1}"
     if path.suffix.lower() == ".json" and "\n" in stripped.rstrip():
         try:
-            whole = json.loads(text)
+            whole = bounded_json.loads(text)
         except json.JSONDecodeError:
             whole = None
         if isinstance(whole, dict):
@@ -337,7 +340,7 @@ def _read_json(path: Path) -> tuple[dict[str, list], Callable[[int], str]]:
 
 def _read_json_array(path: Path, text: str) -> dict[str, list]:
     try:
-        items = json.loads(text)
+        items = bounded_json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path} line {exc.lineno}: not valid JSON ({exc.msg})") from exc
     if not isinstance(items, list):
@@ -359,7 +362,7 @@ def _diagnose_json_lines(path: Path, text: str) -> None:
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
+            item = bounded_json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(
                 f"{path} line {n}: not valid JSON ({exc.msg} at column {exc.colno}); "

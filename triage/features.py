@@ -17,6 +17,8 @@ import numpy as np
 import scipy.sparse as sp
 import yaml
 
+from calmdesk.regex_safety import require_safe
+
 STYLE_CUES_FILE = Path(__file__).with_name("style_cues.yaml")
 
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
@@ -48,10 +50,13 @@ def load_style_cues(path: str = str(STYLE_CUES_FILE)) -> tuple[list[str], dict[s
             groups.setdefault(lang, []).append(f"(?P<{cue}>{joined})")
     # Chinese has no word boundaries; the others match at a word start (one \b up front lets
     # the engine skip every position inside a word at once). Texts are lower-cased first.
-    return names, {
+    compiled = {
         lang: re.compile(("" if lang == "zh" else r"\b") + "(?:" + "|".join(g) + ")")
         for lang, g in groups.items()
     }
+    for lang, pattern in compiled.items():
+        require_safe(pattern, f"{path}: {lang}")
+    return names, compiled
 
 
 def style_feature_names() -> list[str]:

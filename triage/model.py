@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from calmdesk.errors import InputError, UnsupportedLanguageError
-from calmdesk.langid import detect_language, normalize_lang_code
-from calmdesk.text import normalize_text, to_simplified
+from calmdesk.text import normalize_text, prepare_text
 from triage.backends.base import get_backend_class
 from triage.card import render_model_card
 from triage.results import build_results
@@ -59,26 +58,19 @@ class TriageModel:
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise InputError(f"text {i}: expected a string, got {type(text).__name__}")
-            normalized = normalize_text(text)
-            if not normalized:
-                raise InputError(f"text {i}: empty text, nothing to triage")
             try:
-                given = langs[i] if langs is not None else None
-                lang = normalize_lang_code(given) if given else detect_language(normalized)
+                prepared = prepare_text(text, langs[i] if langs is not None else None)
             except UnsupportedLanguageError as exc:
-                features.append(normalized)
+                features.append(normalize_text(text))
                 out_langs.append(exc.detected)
                 scripts.append(None)
                 errors.append(str(exc))
                 continue
-            script = None
-            if lang == "zh":
-                simplified = to_simplified(normalized)
-                script = "traditional" if simplified != normalized else "simplified"
-                normalized = simplified
-            features.append(normalized)
-            out_langs.append(lang)
-            scripts.append(script)
+            except InputError:  # nothing left once normalised
+                raise InputError(f"text {i}: empty text, nothing to triage") from None
+            features.append(prepared.text)
+            out_langs.append(prepared.lang)
+            scripts.append(prepared.script)
             errors.append(None)
         return features, out_langs, scripts, errors
 

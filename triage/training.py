@@ -30,9 +30,9 @@ from typing import Any, Literal
 import numpy as np
 
 from calmdesk.errors import InputError, UnsupportedLanguageError
-from calmdesk.langid import detect_language, normalize_lang_code
-from calmdesk.text import features_text
+from calmdesk.text import features_text, text_language
 from triage.backends.base import (
+    HEADS,
     MULTI_LABEL_HEADS,
     SINGLE_LABEL_HEADS,
     canonical_backend_name,
@@ -221,8 +221,7 @@ def _checked(records: Sequence[Mapping] | None, role: str) -> list[dict]:
         if not isinstance(text, str) or not text.strip():
             raise InputError(f"{where}: empty text")
         try:
-            lang = record.get("lang")
-            lang = normalize_lang_code(lang) if lang else detect_language(text)
+            lang = text_language(text, record.get("lang"))
         except UnsupportedLanguageError as exc:
             raise UnsupportedLanguageError(f"{where}: {exc}", exc.detected) from exc
         out.append({**record, "id": str(record.get("id") or f"{role}-{i}"), "lang": lang})
@@ -421,7 +420,7 @@ def _model_info(backend, params, taxonomy, thresholds, records, dev, data_info, 
     created = datetime.now(UTC).replace(microsecond=0)
     missing = {
         head: [label for label in taxonomy[head] if label not in classes.get(head, [])]
-        for head in ("cause", "department", "emotions")
+        for head in HEADS
     }
     digest = hashlib.sha256(
         json.dumps([classes, thresholds, len(records)], sort_keys=True, default=str).encode()

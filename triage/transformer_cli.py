@@ -39,8 +39,7 @@ def recorded_dev_data(meta: dict) -> Path | None:
 
 def parity_texts(data: Path, limit: int | None = None) -> list[str]:
     """Texts of `data` as the backend sees them (normalised, Chinese simplified)."""
-    from calmdesk.langid import resolve_language
-    from calmdesk.text import features_text, normalize_text
+    from calmdesk.text import features_text, normalize_text, text_language
     from triage.data import load_records
 
     records = load_records(data, require_labels=False)
@@ -49,7 +48,7 @@ def parity_texts(data: Path, limit: int | None = None) -> list[str]:
     texts = []
     for record in records:
         try:
-            lang = resolve_language(record["text"], record.get("lang"))
+            lang = text_language(record["text"], record.get("lang"))
         except UnsupportedLanguageError:
             # parity compares two runtimes on the same input; the language only picks a script
             texts.append(normalize_text(record["text"]))

@@ -16,6 +16,7 @@ from api.schemas import HealthResponse, ModelsResponse, ReadyResponse, error_res
 from api.services import CoachService, TriageService
 from api.store import TicketStore
 from calmdesk import __version__
+from triage.backends.base import HEADS
 
 log = logging.getLogger("calmdesk.api")
 NOT_LOADED = "not loaded; see the server log"
@@ -63,7 +64,7 @@ def _headline(metrics: dict | None) -> dict | None:
         return None
     keep = ("macro_f1", "accuracy", "micro_f1")
     out: dict = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
-    for head in ("cause", "department", "emotions"):
+    for head in HEADS:
         if isinstance(metrics.get(head), dict):
             out[head] = {k: v for k, v in metrics[head].items() if k in keep}
     return out

@@ -158,6 +158,11 @@ class CoachRequest(_Request):
         description="Also check a call script's steps, e.g. 'follow-up'.",
         examples=["follow-up"],
     )
+    detector: Literal["rules", "model", "both"] | None = Field(
+        None,
+        description="rules (the rulebooks), model (the learned detector) or both; default both "
+        "when the server has the encoder and detector, else rules.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> CoachRequest:
@@ -185,6 +190,10 @@ class FindingOut(BaseModel):
     message_en: str
     suggestion: str
     practice: str | None = None
+    source: Literal["rules", "model", "both"] = Field(
+        "rules", description="Who found it: the rules, the learned detector, or both."
+    )
+    probability: float | None = Field(None, description="The detector's probability, if used.")
 
 
 class CoachResult(BaseModel):

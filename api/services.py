@@ -116,7 +116,7 @@ class CoachService:
 
     def __init__(self):
         self.error: str | None = None
-        self._checkers: dict[tuple[str | None, str | None], object] = {}
+        self._checkers: dict[tuple[str | None, str | None, str | None], object] = {}
         self._lock = threading.Lock()
         self.loaded = False
 
@@ -142,8 +142,8 @@ class CoachService:
     def languages(self) -> list[str]:
         return sorted({lang for lang, _ in self._checkers if lang is not None})
 
-    def _checker(self, lang: str | None, script: str | None):
-        key = (lang, script)
+    def _checker(self, lang: str | None, script: str | None, detector: str | None = None):
+        key = (lang, script, detector)
         checker = self._checkers.get(key)
         if checker is None:
             from coaching import Checker
@@ -151,9 +151,25 @@ class CoachService:
             with self._lock:
                 checker = self._checkers.get(key)
                 if checker is None:
-                    checker = Checker(lang=lang, script=script)
+                    checker = Checker(lang=lang, script=script, detector=detector)
                     self._checkers[key] = checker
         return checker
+
+    def _check_detector(self, detector: str | None, field: str) -> None:
+        """A request for the learned detector on a server without it: 503, saying why."""
+        if detector in (None, "rules"):
+            return
+        from coaching.detector_runtime import unavailable_reason
+
+        reason = unavailable_reason()
+        if reason:
+            raise ApiError(
+                503,
+                "model_unavailable",
+                f"detector {detector!r} needs the learned model, which this server does not have "
+                f"({reason}); use detector 'rules' or build the encoder",
+                field,
+            )
 
     def check(
         self, request: CoachRequest, max_text_chars: int, max_turns: int, field_prefix: str = ""
@@ -196,9 +212,10 @@ class CoachService:
                 raise too_long_text(len(turn.text), max_text_chars, _prefixed(prefix, field))
         if request.id:
             transcript.id = request.id
+        self._check_detector(request.detector, _prefixed(prefix, "detector"))
         try:
             lang = normalize_lang_code(request.lang) if request.lang else None
-            result = self._checker(lang, request.script).check(transcript)
+            result = self._checker(lang, request.script, request.detector).check(transcript)
         except UnsupportedLanguageError as exc:
             raise ApiError(
                 422, "unsupported_language", str(exc), _prefixed(prefix, "lang")

@@ -30,6 +30,7 @@ COACH_HELP = (
     '  calmdesk coach chat.csv --disable contrastive_but --allow "no problem"\n'
     '  calmdesk coach call.txt --speaker "Maria=agent" --speaker "Juan=customer"\n'
     "  cat call.txt | calmdesk coach - --fail-on error\n"
+    "  calmdesk coach call.txt --detector both\n"
 )
 
 
@@ -131,6 +132,15 @@ def coach(
         "lowest score, categories) to this .json or .csv file.",
         show_default=False,
     ),
+    detector: str | None = typer.Option(
+        None,
+        "--detector",
+        help="What finds conduct problems: rules (the rulebooks), model (the learned detector) "
+        "or both (rules plus what the model finds that they missed; each finding says its "
+        "source). Default: both when the encoder is built (calmdesk encoder build) and the "
+        "detector is installed, else rules.",
+        show_default=False,
+    ),
     fail_on: str | None = typer.Option(
         None,
         "--fail-on",
@@ -167,7 +177,7 @@ def coach(
     transcripts = load_transcripts(
         source, format=normalize_format(input_format), lang=lang, speakers=names or None
     )
-    checker = _checker(lang, config, disable, severity, allow, rulebook, script)
+    checker = _checker(lang, config, disable, severity, allow, rulebook, script, detector)
     items = _check_all(checker, transcripts)
     _write(items, report_format, output)
     if agent_summary is not None:
@@ -201,6 +211,7 @@ def _checker(
     allow: list[str],
     rulebooks: list[Path],
     script: str | None,
+    detector: str | None = None,
 ):
     """The Checker with the config file (if any) and the command-line overrides on top."""
     from coaching.checker import Checker
@@ -209,7 +220,7 @@ def _checker(
     config = CoachConfig.load(
         config_path, disable=disable, severity=severity, rulebooks=rulebooks, allow=allow
     )
-    return Checker(lang=lang, config=config, script=script)
+    return Checker(lang=lang, config=config, script=script, detector=detector)
 
 
 def _check_all(checker, transcripts: list) -> list:

@@ -23,7 +23,13 @@ app = typer.Typer(
 )
 
 # Each module defines `register(app)`; the order here is the order of `calmdesk --help`.
-COMMAND_MODULES = ("triage.cli", "triage.transformer_cli", "coaching.cli", "api.cli")
+COMMAND_MODULES = (
+    "triage.cli",
+    "triage.transformer_cli",
+    "coaching.cli",
+    "api.cli",
+    "calmdesk.encoder.cli",
+)
 
 
 @app.command("version")

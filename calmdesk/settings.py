@@ -26,3 +26,12 @@ def default_triage_model() -> Path:
     """The model directory `calmdesk triage` uses when `--model` is not given."""
     env = os.environ.get("CALMDESK_TRIAGE_MODEL")
     return Path(env) if env else models_dir() / "triage-default"
+
+
+def cache_dir() -> Path:
+    """Where calmdesk keeps what it can rebuild: the converted encoder, embedding and LOSO
+    caches (`CALMDESK_CACHE_DIR`, else ~/.cache/calmdesk)."""
+    env = os.environ.get("CALMDESK_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "calmdesk"

@@ -52,6 +52,9 @@ class Mapping:
     unmapped: str = "drop"
     ignore: list = field(default_factory=list)
     description: str = ""
+    # complaint sources drawn from the same raw set: leave-one-source-out drops this set from
+    # the training folds that hold them out, so a held-out channel is truly unseen.
+    complaint_sources: list = field(default_factory=list)
     path: Path | None = None
 
     @property
@@ -96,6 +99,10 @@ def load_mapping(path: str | Path) -> Mapping:
         bad = sorted(set(targets or {}) - {"cause", "department"})
         if bad:
             raise InputError(f"{path}: label_map[{source_label!r}] names unknown head(s) {bad}")
+    if not isinstance(mapping.complaint_sources, list) or not all(
+        isinstance(x, str) for x in mapping.complaint_sources
+    ):
+        raise InputError(f"{path}: complaint_sources must be a list of complaint source names")
     for file_spec in mapping.files:
         if "path" not in file_spec or "lang" not in file_spec:
             raise InputError(f"{path}: every entry of `files` needs `path` and `lang`")

@@ -18,6 +18,7 @@ from calmdesk.errors import InputError
 _BATCH = 1024
 # Names a user types -> names registered in triage.backends.base.BACKENDS.
 _PROGRESS_FROM = 2000  # inputs shorter than this finish before a bar is worth drawing
+_GROUPS = ("source", "lang")  # record fields `calmdesk evaluate --group-by` accepts
 
 TRIAGE_HELP = """Label complaints with their cause, responsible department and the customer's
 emotions, and give the agent the calming steps for that mood.
@@ -61,6 +62,10 @@ per head, overall and per language, with a confusion matrix per single-label hea
   calmdesk evaluate --data complaints/test.jsonl
 
   calmdesk evaluate --model models/desk --data labelled.csv --text-column body --json
+
+  calmdesk evaluate --data complaints/test.jsonl --group-by source
+
+--group-by source adds a table per source (channel); the one per language is always shown.
 
 The data needs text, cause, department and emotions columns (emotions as a list, or a string
 like "angry|noisy"; empty = calm). Labels outside the model's taxonomy are refused.
@@ -345,9 +350,22 @@ def evaluate_command(
     department_column: str = typer.Option("department", help="Column holding the department."),
     emotions_column: str = typer.Option("emotions", help="Column holding the emotions."),
     id_column: str = typer.Option("id", help="Column holding the record id."),
+    group_by: list[str] = typer.Option(
+        [],
+        "--group-by",
+        help="Also score per group of this field: source (the column named by --source-column) "
+        "or lang (repeatable).",
+    ),
+    source_column: str = typer.Option("source", help="Column holding the source (channel)."),
 ) -> None:
     from triage.data import load_records
     from triage.evaluate import confusion_matrix, evaluate_with_predictions, render_report
+
+    unknown = sorted(set(group_by) - set(_GROUPS))
+    if unknown:
+        raise InputError(
+            f"--group-by {', '.join(unknown)}: can group by {' or '.join(_GROUPS)} only"
+        )
 
     loaded = _load_model(model)
     records = load_records(
@@ -358,9 +376,15 @@ def evaluate_command(
         department_column=department_column,
         emotions_column=emotions_column,
         id_column=id_column,
+        source_column=source_column,
         taxonomy=loaded.taxonomy,
     )
-    metrics, predictions = evaluate_with_predictions(loaded, records)
+    if "source" in group_by and all(r["source"] == data.name for r in records):
+        # load_records names the file as the source of rows that have none
+        raise InputError(
+            f"{data}: no {source_column!r} column to group by (name it with --source-column)"
+        )
+    metrics, predictions = evaluate_with_predictions(loaded, records, group_by)
     if as_json:
         typer.echo(json.dumps(metrics, ensure_ascii=False, indent=2))
         return

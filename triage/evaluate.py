@@ -1,9 +1,10 @@
 """Scores of a triage model on labelled records, and a readable report with confusion matrices.
 
 `evaluate` returns exactly {"cause": {macro_f1, accuracy, per_class}, "department": {...},
-"emotions": {macro_f1, micro_f1, per_class}, "by_lang": {lang: {...same per head..., n}}, "n"}.
-Macro-F1 averages over the labels that occur in the truth or the predictions (scikit-learn's
-convention); a record unlabelled for a head (None) is left out of that head only.
+"emotions": {macro_f1, micro_f1, per_class}, "by_lang": {lang: {...same per head..., n}}, "n"},
+plus "by_source" (or by any other record field) when asked for with `group_by`. Every figure
+comes from `triage.metrics` (scikit-learn's, over the labels that occur in the truth or the
+predictions); a record unlabelled for a head (None) is left out of that head only.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from triage.backends.base import SINGLE_LABEL_HEADS
+from triage.metrics import head_labels, labelled_pairs, macro_f1, micro_f1, per_class_scores
 
 _DIGITS = 4
 
@@ -22,49 +24,39 @@ def _r(x: float) -> float:
     return round(float(x), _DIGITS)
 
 
-def _per_class(
-    tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, labels: Sequence[str]
-) -> tuple[dict, float]:
-    """(per-class table, macro-F1 from the unrounded per-class F1s)."""
-    out, f1s = {}, []
-    for j, label in enumerate(labels):
-        p = tp[j] / (tp[j] + fp[j]) if tp[j] + fp[j] else 0.0
-        r = tp[j] / (tp[j] + fn[j]) if tp[j] + fn[j] else 0.0
-        f = 2 * p * r / (p + r) if p + r else 0.0
-        f1s.append(f)
-        support = int(tp[j] + fn[j])
-        out[label] = {"precision": _r(p), "recall": _r(r), "f1": _r(f), "support": support}
-    return out, float(np.mean(f1s)) if f1s else 0.0
+def _rounded(per_class: dict) -> dict:
+    return {
+        label: {k: v if k == "support" else _r(v) for k, v in row.items()}
+        for label, row in per_class.items()
+    }
 
 
 def single_head_scores(truth: Sequence[str | None], predicted: Sequence[str]) -> dict:
-    pairs = [(t, p) for t, p in zip(truth, predicted, strict=True) if t is not None]
-    labels = sorted({t for t, _ in pairs} | {p for _, p in pairs})
-    index = {label: j for j, label in enumerate(labels)}
-    tp, fp, fn = (np.zeros(len(labels)) for _ in range(3))
-    for t, p in pairs:
-        if t == p:
-            tp[index[t]] += 1
-        else:
-            fp[index[p]] += 1
-            fn[index[t]] += 1
-    per_class, macro = _per_class(tp, fp, fn, labels)
-    accuracy = tp.sum() / len(pairs) if pairs else 0.0
-    return {"macro_f1": _r(macro), "accuracy": _r(accuracy), "per_class": per_class}
+    """Macro-F1, accuracy and the per-class table of a single-label head (`triage.metrics`)."""
+    truth, predicted = labelled_pairs(truth, predicted)
+    labels = head_labels(truth, predicted)
+    accuracy = (
+        sum(t == p for t, p in zip(truth, predicted, strict=True)) / len(truth) if truth else 0.0
+    )
+    return {
+        "macro_f1": _r(macro_f1(truth, predicted, labels)),
+        "accuracy": _r(accuracy),
+        "per_class": _rounded(per_class_scores(truth, predicted, labels)),
+    }
 
 
 def emotion_scores(
     truth: Sequence[Sequence[str] | None], predicted: Sequence[Sequence[str]]
 ) -> dict:
-    pairs = [(set(t), set(p)) for t, p in zip(truth, predicted, strict=True) if t is not None]
-    labels = sorted(set().union(*(t | p for t, p in pairs))) if pairs else []
-    tp = np.array([sum(lab in t and lab in p for t, p in pairs) for lab in labels], dtype=float)
-    fp = np.array([sum(lab not in t and lab in p for t, p in pairs) for lab in labels], dtype=float)
-    fn = np.array([sum(lab in t and lab not in p for t, p in pairs) for lab in labels], dtype=float)
-    per_class, macro = _per_class(tp, fp, fn, labels)
-    denom = 2 * tp.sum() + fp.sum() + fn.sum()
-    micro = 2 * tp.sum() / denom if denom else 0.0
-    return {"macro_f1": _r(macro), "micro_f1": _r(micro), "per_class": per_class}
+    """Macro- and micro-F1 and the per-class table of the multi-label head (`triage.metrics`)."""
+    truth, predicted = labelled_pairs(truth, predicted)
+    truth, predicted = [list(t) for t in truth], [list(p) for p in predicted]
+    labels = head_labels(truth, predicted) if truth else []
+    return {
+        "macro_f1": _r(macro_f1(truth, predicted, labels)) if labels else 0.0,
+        "micro_f1": _r(micro_f1(truth, predicted)),
+        "per_class": _rounded(per_class_scores(truth, predicted, labels)) if labels else {},
+    }
 
 
 def _head_scores(records: Sequence[Mapping], predictions: Sequence[Mapping]) -> dict:
@@ -79,29 +71,51 @@ def _head_scores(records: Sequence[Mapping], predictions: Sequence[Mapping]) -> 
     return out
 
 
-def score(records: Sequence[Mapping], predictions: Sequence[Mapping]) -> dict:
-    """The metrics dict for `predictions` (model results, same order) against `records`."""
-    if len(records) != len(predictions):
-        raise ValueError(f"{len(records)} records but {len(predictions)} predictions")
-    metrics = _head_scores(records, predictions)
-    by_lang: dict[str, dict] = {}
-    for lang in sorted(
-        {str(p.get("lang") or r.get("lang")) for r, p in zip(records, predictions, strict=True)}
-    ):
-        rows = [
-            i for i, (r, p) in enumerate(zip(records, predictions, strict=True))
-            if str(p.get("lang") or r.get("lang")) == lang
-        ]  # fmt: skip
-        by_lang[lang] = {
+def _group_value(record: Mapping, prediction: Mapping, field: str) -> str:
+    """The group of one record: its language as predicted (else given), or a record field."""
+    if field == "lang":
+        return str(prediction.get("lang") or record.get("lang"))
+    return str(record.get(field) or "(none)")
+
+
+def grouped_scores(
+    records: Sequence[Mapping], predictions: Sequence[Mapping], field: str
+) -> dict[str, dict]:
+    """{group: head scores + n} with the records grouped by `field` (lang, source, ...)."""
+    groups: dict[str, list[int]] = {}
+    for i, (r, p) in enumerate(zip(records, predictions, strict=True)):
+        groups.setdefault(_group_value(r, p, field), []).append(i)
+    return {
+        group: {
             **_head_scores([records[i] for i in rows], [predictions[i] for i in rows]),
             "n": len(rows),
         }
-    metrics["by_lang"] = by_lang
+        for group, rows in sorted(groups.items())
+    }
+
+
+def score(
+    records: Sequence[Mapping], predictions: Sequence[Mapping], group_by: Sequence[str] = ()
+) -> dict:
+    """The metrics dict for `predictions` (model results, same order) against `records`.
+
+    `by_lang` is always there; each other field of `group_by` (e.g. "source") adds a
+    `by_<field>` table of the same shape.
+    """
+    if len(records) != len(predictions):
+        raise ValueError(f"{len(records)} records but {len(predictions)} predictions")
+    metrics = _head_scores(records, predictions)
+    metrics["by_lang"] = grouped_scores(records, predictions, "lang")
+    for field in group_by:
+        if field != "lang":
+            metrics[f"by_{field}"] = grouped_scores(records, predictions, field)
     metrics["n"] = len(records)
     return metrics
 
 
-def evaluate_with_predictions(model: Any, records: Sequence[Mapping]) -> tuple[dict, list[dict]]:
+def evaluate_with_predictions(
+    model: Any, records: Sequence[Mapping], group_by: Sequence[str] = ()
+) -> tuple[dict, list[dict]]:
     """(metrics, predictions): one prediction pass serves the scores and the confusion matrices."""
     if not records:
         from calmdesk.errors import InputError
@@ -112,12 +126,12 @@ def evaluate_with_predictions(model: Any, records: Sequence[Mapping]) -> tuple[d
         [r.get("lang") for r in records],
         [r["id"] for r in records],
     )
-    return score(records, predictions), predictions
+    return score(records, predictions, group_by), predictions
 
 
-def evaluate(model: Any, records: Sequence[Mapping]) -> dict:
+def evaluate(model: Any, records: Sequence[Mapping], group_by: Sequence[str] = ()) -> dict:
     """Scores of `model` on labelled `records` (see the module docstring for the shape)."""
-    return evaluate_with_predictions(model, records)[0]
+    return evaluate_with_predictions(model, records, group_by)[0]
 
 
 def confusion_matrix(
@@ -167,14 +181,11 @@ def _table(rows: list[list[str]], header: list[str]) -> list[str]:
     ]
 
 
-def render_report(
-    metrics: Mapping, confusions: Mapping[str, tuple[list[str], np.ndarray]] | None = None
-) -> str:
-    """Plain-text summary, per-class tables and (when given) confusion matrices."""
-    lines = [f"{metrics['n']} records", ""]
-    summary = []
-    for scope, m in [("all", metrics), *sorted(metrics["by_lang"].items())]:
-        summary.append(
+def summary_table(metrics: Mapping, key: str = "by_lang") -> list[str]:
+    """Lines of the summary table: every head's macro-F1 overall and per group of `key`."""
+    rows = []
+    for scope, m in [("all", metrics), *sorted(metrics.get(key, {}).items())]:
+        rows.append(
             [
                 scope,
                 m.get("n", metrics["n"]),
@@ -187,7 +198,17 @@ def render_report(
             ]
         )
     header = ["scope", "n", "cause F1", "cause acc", "dept F1", "dept acc", "emo F1", "emo µF1"]
-    lines += _table(summary, header)
+    return _table(rows, header)
+
+
+def render_report(
+    metrics: Mapping, confusions: Mapping[str, tuple[list[str], np.ndarray]] | None = None
+) -> str:
+    """Plain-text summary, per-class tables and (when given) confusion matrices."""
+    lines = [f"{metrics['n']} records", ""]
+    lines += summary_table(metrics, "by_lang")
+    for key in sorted(k for k in metrics if k.startswith("by_") and k != "by_lang"):
+        lines += ["", f"{key.removeprefix('by_')}:", *summary_table(metrics, key)]
     for head in ("cause", "department", "emotions"):
         rows = [
             [label, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", c["support"]]

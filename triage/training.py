@@ -22,7 +22,7 @@ import json
 import platform
 import sys
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any, Literal
@@ -89,9 +89,9 @@ def train_model(
     backend = canonical_backend_name(backend)
     backend_cls = get_backend_class(backend)
     params = _checked_params(backend, backend_cls, backend_params or {})
-    targets = _targets(records)
-    texts, langs = _features(records)
-    weights = _weights(records)
+    targets = record_targets(records)
+    texts, langs = record_features(records)
+    weights = record_weights(records)
 
     def new_backend():
         return backend_cls(**params)
@@ -103,35 +103,33 @@ def train_model(
     if tuning == "dev":
         if not dev:
             raise InputError("tuning='dev' needs dev records")
-        dev_texts, dev_langs = _features(dev)
+        dev_texts, dev_langs = record_features(dev)
         fitted = new_backend().fit(
-            texts, langs, targets, weights, dev=(dev_texts, dev_langs, _targets(dev))
+            texts, langs, targets, weights, dev=(dev_texts, dev_langs, record_targets(dev))
         )
         tune_records, tune_probas = dev, fitted.predict_proba(dev_texts, dev_langs)
         source = f"dev ({len(dev)} records)"
     elif tuning == "cv":
         pool = records + (dev or [])
-        pool_texts, pool_langs = _features(pool)
+        pool_texts, pool_langs = record_features(pool)
         if fit_with_dev:
-            fitted = new_backend().fit(pool_texts, pool_langs, _targets(pool), _weights(pool))
+            fitted = new_backend().fit(
+                pool_texts, pool_langs, record_targets(pool), record_weights(pool)
+            )
         else:
             fitted = new_backend().fit(texts, langs, targets, weights)
-        held_out = _fully_labelled(pool, cv_folds)
-        tune_probas = _out_of_fold(
-            new_backend, pool_texts, pool_langs, pool, _weights(pool), held_out,
-            fitted.classes_, cv_folds, random_state,
-        )  # fmt: skip
-        tune_records = [pool[i] for i in held_out]
-        tune_probas = {head: p[held_out] for head, p in tune_probas.items()}
+        tune_records, tune_probas = out_of_fold_probas(
+            new_backend, pool, fitted.classes_, cv_folds, random_state
+        )
         what = "train+dev" if dev else "training"
-        source = f"{cv_folds}-fold cross-validation on {len(held_out)} {what} records"
+        source = f"{cv_folds}-fold cross-validation on {len(tune_records)} {what} records"
     elif tuning == "holdout":
         train_idx, hold_idx = _holdout_split(records, random_state)
         sub = [records[i] for i in train_idx]
         fitted = new_backend().fit(
             [texts[i] for i in train_idx],
             [langs[i] for i in train_idx],
-            _targets(sub),
+            record_targets(sub),
             None if weights is None else [weights[i] for i in train_idx],
         )
         tune_records = [records[i] for i in hold_idx]
@@ -250,11 +248,13 @@ def _checked_params(name: str, backend_cls: type, params: Mapping[str, Any]) -> 
     return dict(params)
 
 
-def _features(records: Sequence[Mapping]) -> tuple[list[str], list[str]]:
+def record_features(records: Sequence[Mapping]) -> tuple[list[str], list[str]]:
+    """(texts as the classifiers see them, languages) of records that carry a language."""
     return [features_text(r["text"], r["lang"]) for r in records], [r["lang"] for r in records]
 
 
-def _targets(records: Sequence[Mapping]) -> dict[str, list]:
+def record_targets(records: Sequence[Mapping]) -> dict[str, list]:
+    """The backend's `targets` argument: per head, a label (or label list) or None per record."""
     return {
         "cause": [r.get("cause") for r in records],
         "department": [r.get("department") for r in records],
@@ -264,7 +264,8 @@ def _targets(records: Sequence[Mapping]) -> dict[str, list]:
     }
 
 
-def _weights(records: Sequence[Mapping]) -> list[float] | None:
+def record_weights(records: Sequence[Mapping]) -> list[float] | None:
+    """Per-record sample weights (1.0 where none is given), or None when no record has one."""
     if not any("weight" in r for r in records):
         return None
     return [float(r.get("weight", 1.0)) for r in records]
@@ -304,6 +305,26 @@ def _fully_labelled(records: Sequence[Mapping], n_folds: int) -> np.ndarray:
     return np.array(full if len(full) >= 2 * n_folds else range(len(records)), dtype=int)
 
 
+def out_of_fold_probas(
+    new_backend: Callable[[], Any],
+    records: Sequence[Mapping],
+    classes: Mapping[str, Sequence[str]],
+    cv_folds: int = 5,
+    random_state: int = 0,
+) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """(records predicted, their out-of-fold probabilities) for tuning thresholds by
+    cross-validation: the records labelled for every head are split into `cv_folds` folds, each
+    predicted by a fresh `new_backend()` fitted on the other folds plus every partially labelled
+    record; columns aligned to `classes`. `records` carry a language (see `_checked`)."""
+    texts, langs = record_features(records)
+    held_out = _fully_labelled(records, cv_folds)
+    probas = _out_of_fold(
+        new_backend, texts, langs, records, record_weights(records), held_out, classes, cv_folds,
+        random_state,
+    )  # fmt: skip
+    return [dict(records[i]) for i in held_out], {h: p[held_out] for h, p in probas.items()}
+
+
 def _out_of_fold(
     new_backend, texts, langs, records, weights, held_out, classes, n_folds: int, random_state: int
 ) -> dict[str, np.ndarray]:
@@ -324,7 +345,7 @@ def _out_of_fold(
         fold_backend = new_backend().fit(
             [texts[i] for i in train],
             [langs[i] for i in train],
-            _targets(sub),
+            record_targets(sub),
             None if weights is None else [weights[i] for i in train],
         )
         probas = fold_backend.predict_proba([texts[i] for i in held], [langs[i] for i in held])

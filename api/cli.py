@@ -7,12 +7,26 @@ from pathlib import Path
 
 import typer
 
+from calmdesk.cli_help import examples
 from calmdesk.errors import InputError
 
 
 def register(app: typer.Typer) -> None:
-    app.command("serve")(serve)
-    app.command("retrain")(retrain)
+    app.command(
+        "serve",
+        epilog=examples(
+            "calmdesk serve",
+            "calmdesk serve --workers 2 --port 8080",
+            "CALMDESK_API_KEYS=secret calmdesk serve --host 0.0.0.0",
+        ),
+    )(serve)
+    app.command(
+        "retrain",
+        epilog=examples(
+            "calmdesk retrain --db sqlite:///calmdesk.db "
+            "--base-data ../shared/datasets/complaints --out models/v2",
+        ),
+    )(retrain)
 
 
 def serve(
@@ -27,7 +41,11 @@ def serve(
         None, help="Triage model directory (else CALMDESK_TRIAGE_MODEL / the shipped default)."
     ),
 ) -> None:
-    """Start the HTTP API (OpenAPI docs at /docs). Settings: see docs/api.md."""
+    """Start the HTTP API.
+
+    Serves triage, coaching, the ticket store and feedback over HTTP, with the OpenAPI docs at
+    /docs. Settings (keys, limits, database) are environment variables; see docs/api.md.
+    """
     import uvicorn
     from sqlalchemy.engine import make_url
 
@@ -81,7 +99,11 @@ def retrain(
     backend: str | None = typer.Option(None, help="Backend for the new model (default: old's)."),
     force: bool = typer.Option(False, help="Overwrite --out if it exists."),
 ) -> None:
-    """Train a new model from base data plus the desk's corrections; score old and new."""
+    """Retrain a model with the desk's corrections.
+
+    Trains a new model from the base data plus the corrections stored through the API, then
+    scores the old and the new model on the same dev data.
+    """
     from api.retrain import RetrainPlan, print_report, retrain_model
 
     plan = RetrainPlan(

@@ -1,25 +1,39 @@
-"""The one `calmdesk` command. Each part (triage, coaching, api) registers its own sub-commands."""
+"""The one `calmdesk` command. Each part (triage, coaching, api) registers its own sub-commands.
+
+Usage errors are left to click's standalone mode (usage line, reason, "try --help", exit 2), so
+they keep working whichever click typer ships; only our own errors and bugs are caught here.
+"""
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
 
 from calmdesk import __version__
+from calmdesk.cli_help import examples, polish_help
 from calmdesk.errors import CalmdeskError
 
 app = typer.Typer(
     name="calmdesk",
     help=(
-        "Complaint triage (cause, department, emotions) and agent coaching (banned phrases) "
-        "for complaint desks, in English, Spanish, Chinese and Russian.\n\n"
-        'Start with:  calmdesk triage "my card was charged twice"'
+        "Complaint triage and agent coaching for complaint desks.\n\n"
+        "Labels complaints with their cause, responsible department and the customer's emotions, "
+        "and checks agent transcripts for banned phrases, in English, Spanish, Chinese and "
+        "Russian.\n\n"
+        "Run 'calmdesk COMMAND --help' for a command's options and examples."
+    ),
+    epilog=examples(
+        'calmdesk triage "my card was charged twice"',
+        "calmdesk coach call.txt",
+        "calmdesk serve --workers 2",
     ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: no <bool> placeholders, paragraphs rewrapped
 )
 
 # Each module defines `register(app)`; the order here is the order of `calmdesk --help`.
@@ -32,15 +46,47 @@ COMMAND_MODULES = (
 )
 
 
-@app.command("version")
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"calmdesk {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_show_version,
+        is_eager=True,
+        help="Print the calmdesk version and exit.",
+    ),
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the full traceback when calmdesk fails unexpectedly."
+    ),
+) -> None:
+    # --debug is read by main() before parsing (it must apply to errors raised anywhere).
+    del version, debug
+
+
+@app.command("version", epilog=examples("calmdesk version", "calmdesk --version"))
 def version() -> None:
     """Print the calmdesk version."""
     typer.echo(__version__)
 
 
-@app.command("detect-lang")
+@app.command(
+    "detect-lang",
+    epilog=examples(
+        'calmdesk detect-lang "Me cobraron dos veces"', 'calmdesk detect-lang "我的快递"'
+    ),
+)
 def detect_lang(text: str = typer.Argument(..., help="Text whose language to detect.")) -> None:
-    """Print the detected language code (en, es, zh, ru), or explain why none fits."""
+    """Print the detected language of a text.
+
+    Prints en, es, zh or ru, or explains why none fits (a text clearly in another language is
+    refused; force a language with --lang where a command offers it).
+    """
     from calmdesk.langid import detect_language
 
     typer.echo(detect_language(text))
@@ -60,10 +106,46 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def get_command():
+    """The click command tree behind `calmdesk`, with help polished for display."""
+    return polish_help(typer.main.get_command(app))
+
+
+def _wants_debug(args: list[str]) -> bool:
+    if os.environ.get("CALMDESK_DEBUG", "") not in ("", "0"):
+        return True
+    for arg in args:  # a top-level option: it stands before the command name
+        if arg == "--debug":
+            return True
+        if not arg.startswith("-"):
+            return False
+    return False
+
+
+def _is_click_exception(exc: Exception) -> bool:
+    # click's or typer's vendored copy: both define their exceptions in a `click.exceptions`
+    return type(exc).__module__.endswith("click.exceptions")
+
+
+def _show_usage_error(command, args: list[str], exc: Exception) -> None:
+    if not hasattr(exc, "show"):  # Abort: the user pressed Ctrl-C at a prompt
+        sys.exit(1)
+    if getattr(exc, "ctx", False) is None:  # some parser errors lose their command's context
+        root = command.context_class(command, info_name="calmdesk")
+        name = next((a for a in args if not a.startswith("-")), None)
+        sub = getattr(command, "commands", {}).get(name)
+        exc.ctx = sub.context_class(sub, info_name=name, parent=root) if sub else root
+    exc.show()
+    sys.exit(getattr(exc, "exit_code", 2))
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one clear line on stderr and exit code 2."""
+    """Entry point: user errors become one clear line and exit 2; bugs one line and exit 1."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = _wants_debug(args)
+    command = get_command()
     try:
-        code = app(args=argv, standalone_mode=False)
+        code = command.main(args=args, prog_name="calmdesk", standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
     except CalmdeskError as exc:
@@ -77,15 +159,17 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except SystemExit:
         raise
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
+    except Exception as exc:
+        if _is_click_exception(exc):  # usage errors: usage line, reason, try --help; exit 2
+            _show_usage_error(command, args, exc)
+        if debug:
+            raise
+        typer.echo(
+            f"error: calmdesk failed unexpectedly ({type(exc).__name__}: {exc}); "
+            "run 'calmdesk --debug ...' to see the traceback and report it",
+            err=True,
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":

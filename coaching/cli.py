@@ -7,30 +7,33 @@ from pathlib import Path
 
 import typer
 
+from calmdesk.cli_help import examples
 from calmdesk.errors import InputError
 
 COACH_HELP = (
-    "Check agent transcripts for banned phrases, explain why and suggest the rewrite.\n\n"
-    "Reads one transcript, a folder of them (recursively) or a JSONL batch (one transcript "
-    'object per line); "-" reads stdin. The format is detected from the extension and the '
-    "content: plain text with speaker prefixes (Agent:/Customer:, Agente:/Cliente:, 客服:/顾客:, "
-    "Оператор:/Клиент:), JSON, JSONL, WebVTT, SRT or CSV (speaker,text[,start,end]). Only the "
-    "agent's turns are checked.\n\n"
+    "Check agent transcripts for banned phrases.\n\n"
+    "Flags banned negative phrases in the agent's turns, says why and suggests the positive "
+    "rewrite. Reads one transcript, a folder of them (recursively) or a JSONL batch (one "
+    'transcript object per line); "-" reads stdin. The format is detected from the extension and '
+    "the content: plain text with speaker prefixes (Agent:/Customer:, Agente:/Cliente:, "
+    "客服:/顾客:, Оператор:/Клиент:), JSON, JSONL, WebVTT, SRT or CSV "
+    "(speaker,text[,start,end]).\n\n"
     "A batch gives one result per transcript plus a summary per agent (agent_id from the "
     'transcript, else the file-name part before the first "_": maria_0412.txt -> maria).\n\n'
     "Exit code: 0 when the transcripts were checked (findings or not), 2 for bad input, and 1 "
-    "with --fail-on when a finding at or above that severity exists.\n\n"
-    "Examples:\n"
-    "\b\n"
-    "  calmdesk coach call.txt\n"
-    "  calmdesk coach llamada.vtt --lang es --script follow-up\n"
-    "  calmdesk coach calls/ --format html --output report.html\n"
-    "  calmdesk coach calls/ --format csv -o findings.csv --agent-summary agents.csv\n"
-    "  calmdesk coach --input batch.jsonl --format jsonl > results.jsonl\n"
-    '  calmdesk coach chat.csv --disable contrastive_but --allow "no problem"\n'
-    '  calmdesk coach call.txt --speaker "Maria=agent" --speaker "Juan=customer"\n'
-    "  cat call.txt | calmdesk coach - --fail-on error\n"
-    "  calmdesk coach call.txt --detector both\n"
+    "with --fail-on when a finding at or above that severity exists."
+)
+
+COACH_EXAMPLES = examples(
+    "calmdesk coach call.txt",
+    "calmdesk coach llamada.vtt --lang es --script follow-up",
+    "calmdesk coach calls/ --format html --output report.html",
+    "calmdesk coach calls/ --format csv -o findings.csv --agent-summary agents.csv",
+    "calmdesk coach --input batch.jsonl --format jsonl > results.jsonl",
+    'calmdesk coach chat.csv --disable contrastive_but --allow "no problem"',
+    'calmdesk coach call.txt --speaker "Maria=agent" --speaker "Juan=customer"',
+    "cat call.txt | calmdesk coach - --fail-on error",
+    "calmdesk coach call.txt --detector both",
 )
 
 
@@ -277,4 +280,4 @@ def _write_file(path: Path, text: str, option: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("coach", help=COACH_HELP, no_args_is_help=True)(coach)
+    app.command("coach", help=COACH_HELP, epilog=COACH_EXAMPLES, no_args_is_help=True)(coach)

@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 
+from calmdesk.cli_help import examples
 from calmdesk.errors import InputError
 
 _BATCH = 1024
@@ -20,56 +21,57 @@ _BATCH = 1024
 _PROGRESS_FROM = 2000  # inputs shorter than this finish before a bar is worth drawing
 _GROUPS = ("source", "lang")  # record fields `calmdesk evaluate --group-by` accepts
 
-TRIAGE_HELP = """Label complaints with their cause, responsible department and the customer's
-emotions, and give the agent the calming steps for that mood.
+TRIAGE_HELP = """Label complaints with cause, department and emotions.
 
-One text (readable output, or --json):
+Gives each complaint its cause, the responsible department and the customer's emotions (angry,
+anxious, sad, noisy), with the calming steps for that mood in the complaint's language. One text
+prints a readable result (or JSON with --json); a file (CSV, JSONL, JSON or Parquet) gives one
+JSON line per input row.
 
-  calmdesk triage "I was charged twice for the same order!!"
-
-  calmdesk triage --lang es --json "Me cobraron dos veces"
-
-A file (CSV, JSONL, JSON or Parquet) into JSON lines, one result per input row:
-
-  calmdesk triage -i tickets.csv --text-column body -o out.jsonl
-
-The model is --model DIR, else $CALMDESK_TRIAGE_MODEL, else models/triage-default.
-A row in an unsupported language gets {"id", "lang", "error"} in the output; nothing is skipped.
+The model is --model DIR, else $CALMDESK_TRIAGE_MODEL, else models/triage-default. A row in an
+unsupported language gets {"id", "lang", "error"} in the output; nothing is skipped.
 """
 
-TRAIN_HELP = """Train a triage model and save it as a folder (weights, model.json, model card).
+TRIAGE_EXAMPLES = examples(
+    'calmdesk triage "I was charged twice for the same order!!"',
+    'calmdesk triage --lang es --json "Me cobraron dos veces"',
+    "calmdesk triage -i tickets.csv --text-column body -o out.jsonl",
+)
 
-On the default training set (complaints/ plus mapped public sets from $CALMDESK_DATASETS):
+TRAIN_HELP = """Train a triage model and save it as a folder.
 
-  calmdesk train --default-data --out models/triage-default
-
-On a desk's own labelled tickets, with its own label set (a YAML file with cause, department
-and emotions lists; without --taxonomy the labels found in the data are used):
-
-  calmdesk train --data desk.csv --taxonomy desk.yaml --out models/desk
+The folder holds the weights, model.json and a model card. With --default-data the training set is
+complaints/ plus the mapped public sets from $CALMDESK_DATASETS. With --data it is a desk's own
+labelled tickets, with its own label set (a YAML file with cause, department and emotions lists;
+without --taxonomy the labels found in the data are used).
 
 --data may be a folder of train/dev/test files (dev tunes the thresholds; test is left for
-`calmdesk evaluate`) or a saved `datasets` folder. Backend options go through --param:
-
-  calmdesk train --data data/ --out m --param C=5 --param char_ngram_range=[2,4]
-
-  calmdesk train --data data/ --out m --backend transformer --base-model xlm-roberta-base
+`calmdesk evaluate`) or a saved `datasets` folder. Backend options go through --param.
 """
 
-EVALUATE_HELP = """Score a triage model on labelled data: macro-F1, accuracy and per-class figures
-per head, overall and per language, with a confusion matrix per single-label head.
+TRAIN_EXAMPLES = examples(
+    "calmdesk train --default-data --out models/triage-default",
+    "calmdesk train --data desk.csv --taxonomy desk.yaml --out models/desk",
+    "calmdesk train --data data/ --out m --param C=5 --param char_ngram_range=[2,4]",
+    "calmdesk train --data data/ --out m --backend transformer --base-model xlm-roberta-base",
+)
 
-  calmdesk evaluate --data complaints/test.jsonl
+EVALUATE_HELP = """Score a triage model on labelled data.
 
-  calmdesk evaluate --model models/desk --data labelled.csv --text-column body --json
-
-  calmdesk evaluate --data complaints/test.jsonl --group-by source
+Prints macro-F1, accuracy and per-class figures per head, overall and per language, with a
+confusion matrix per single-label head (or JSON with --json).
 
 --group-by source adds a table per source (channel); the one per language is always shown.
 
-The data needs text, cause, department and emotions columns (emotions as a list, or a string
-like "angry|noisy"; empty = calm). Labels outside the model's taxonomy are refused.
+The data needs text, cause, department and emotions columns (emotions as a list, or a string like
+"angry|noisy"; empty = calm). Labels outside the model's taxonomy are refused.
 """
+
+EVALUATE_EXAMPLES = examples(
+    "calmdesk evaluate --data ../shared/datasets/complaints/test.jsonl",
+    "calmdesk evaluate --model models/desk --data labelled.csv --text-column body --json",
+    "calmdesk evaluate --data complaints/test.jsonl --group-by source",
+)
 
 
 def _model_path(model: Path | None) -> Path:
@@ -144,6 +146,10 @@ def triage_command(
         )
     if input_path is None and output is not None:
         raise InputError("--output is for --input files; for one text use --json and redirect")
+    if lang is not None:  # a wrong --lang fails before the model takes seconds to load
+        from calmdesk.langid import normalize_lang_code
+
+        lang = normalize_lang_code(lang)
     loaded = _load_model(model)
     if text is not None:
         result = loaded.predict([text], [lang] if lang else None, ["1"])[0]
@@ -339,7 +345,9 @@ def train_command(
 
 
 def evaluate_command(
-    data: Path = typer.Option(..., "--data", "-d", help="Labelled data file (or saved dataset)."),
+    data: Path = typer.Option(
+        ..., "--data", "-d", exists=True, help="Labelled data file (or saved dataset)."
+    ),
     model: Path | None = typer.Option(
         None, "--model", "-m", help="Model folder (default: the shipped default model)."
     ),
@@ -395,6 +403,12 @@ def evaluate_command(
 
 def register(app: typer.Typer) -> None:
     """Add triage, train and evaluate to the `calmdesk` command."""
-    app.command("triage", help=TRIAGE_HELP, no_args_is_help=True)(triage_command)
-    app.command("train", help=TRAIN_HELP, no_args_is_help=True)(train_command)
-    app.command("evaluate", help=EVALUATE_HELP, no_args_is_help=True)(evaluate_command)
+    app.command("triage", help=TRIAGE_HELP, epilog=TRIAGE_EXAMPLES, no_args_is_help=True)(
+        triage_command
+    )
+    app.command("train", help=TRAIN_HELP, epilog=TRAIN_EXAMPLES, no_args_is_help=True)(
+        train_command
+    )
+    app.command("evaluate", help=EVALUATE_HELP, epilog=EVALUATE_EXAMPLES, no_args_is_help=True)(
+        evaluate_command
+    )

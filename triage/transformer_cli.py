@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from calmdesk.cli_help import examples
 from calmdesk.errors import InputError, UnsupportedLanguageError
 
 # Where model.json may record the dev data a model was tuned on (first one found is used).
@@ -77,7 +78,11 @@ def export_onnx_command(
     ),
     limit: int | None = typer.Option(None, "--limit", help="Check only the first N records."),
 ) -> None:
-    """Export the transformer encoder + heads to ONNX; exit 1 when parity with torch fails."""
+    """Export a transformer triage model to ONNX.
+
+    Writes the encoder and heads as ONNX (int8 by default) and checks parity with torch on dev
+    texts; exits 1 when parity fails.
+    """
     from triage.onnx_export import export_backend, transformer_dirs
 
     if tolerance < 0:
@@ -125,4 +130,10 @@ def export_onnx_command(
 
 def register(app: typer.Typer) -> None:
     """Add `calmdesk export-onnx` to the one calmdesk command."""
-    app.command("export-onnx")(export_onnx_command)
+    app.command(
+        "export-onnx",
+        epilog=examples(
+            "calmdesk export-onnx --model models/desk-transformer",
+            "calmdesk export-onnx --model m --no-quantize --tolerance 0.01 --limit 200",
+        ),
+    )(export_onnx_command)

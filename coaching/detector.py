@@ -338,7 +338,7 @@ class ConductDetector:
 
         import torch
 
-        from coaching.lemmas import cache_dir
+        from calmdesk.settings import cache_dir
 
         key = hashlib.sha256(
             json.dumps([self.encoder_dir_, self.network_.n_frozen, ids]).encode()

@@ -240,22 +240,24 @@ def test_cli_detector_flag(tmp_path, capsys, monkeypatch):
     assert json.loads(proc.stdout)["findings"][0]["source"] == "rules"
 
 
-def test_api_detector_field(tmp_path):
-    from fastapi.testclient import TestClient
+def test_api_detector_field():
+    from pydantic import ValidationError
 
-    from api.app import create_app
-    from api.settings import ApiSettings
+    from api.errors import ApiError
+    from api.schemas import CoachRequest, CoachResult
+    from api.services import CoachService
 
-    settings = ApiSettings(database_url=f"sqlite:///{tmp_path / 'api.db'}")
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        body = {"text": "Agent: I can't do that.\nCustomer: Why?", "lang": "en"}
-        ok = client.post("/v1/coach", json={**body, "detector": "rules"})
-        assert ok.status_code == 200, ok.text
-        assert ok.json()["findings"][0]["source"] == "rules"
-        default = client.post("/v1/coach", json=body)
-        assert default.json()["findings"] == ok.json()["findings"]
-        missing = client.post("/v1/coach", json={**body, "detector": "model"})
-        assert missing.status_code == 503
-        assert "calmdesk encoder build" in missing.text
-        bad = client.post("/v1/coach", json={**body, "detector": "smart"})
-        assert bad.status_code == 422
+    service = CoachService()
+    service.loaded = True  # skip the warm-up of every language; "en" compiles on first use
+    body = {"text": "Agent: I can't do that.\nCustomer: Why?", "lang": "en"}
+    ok = service.check(CoachRequest(**body, detector="rules"), 500, 60)
+    assert ok["findings"][0]["source"] == "rules"
+    assert CoachResult(**ok).findings[0].source == "rules"
+    default = service.check(CoachRequest(**body), 500, 60)  # no model here: rules
+    assert default["findings"] == ok["findings"]
+    with pytest.raises(ApiError) as missing:
+        service.check(CoachRequest(**body, detector="model"), 500, 60, "items.2")
+    assert missing.value.status_code == 503 and missing.value.code == "model_unavailable"
+    assert "needs the learned model" in missing.value.detail
+    with pytest.raises(ValidationError, match="detector"):
+        CoachRequest(**body, detector="smart")

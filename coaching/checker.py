@@ -130,9 +130,9 @@ class Checker:
         if self.mode == "rules":
             return None
         if self._scorer is None:
-            from coaching.detector_runtime import DEFAULT_DETECTOR_DIR, ModelScorer, load_detector
+            from coaching.detector_runtime import ModelScorer, default_detector_dir, load_detector
 
-            directory = str(self.detector_dir or DEFAULT_DETECTOR_DIR)
+            directory = str(self.detector_dir or default_detector_dir())
             encoder = str(self.encoder_path) if self.encoder_path else None
             self._scorer = ModelScorer(load_detector(directory, encoder))
         return self._scorer.hits(texts, lang)

@@ -20,10 +20,16 @@ from coaching.findings import Finding
 from coaching.sentences import split_sentences
 
 DETECTOR_MODES = ("rules", "model", "both")
-DEFAULT_DETECTOR_DIR = Path(__file__).resolve().parent.parent / "models" / "coaching-detector"
+DETECTOR_NAME = "coaching-detector"  # under CALMDESK_MODELS (default models/)
 MESSAGES_FILE = Path(__file__).with_name("detector_messages.yaml")
 MODEL_SEVERITY = "warning"  # a model finding is a sentence-level judgement, not a listed phrase
 ENCODER_FILES = ("config.json", "model.safetensors")
+
+
+def default_detector_dir() -> Path:
+    from calmdesk.settings import models_dir
+
+    return models_dir() / DETECTOR_NAME
 
 
 def resolve_encoder_dir(path: str | Path | None = None) -> Path:
@@ -50,7 +56,7 @@ def unavailable_reason(
     """Why the model cannot run here (None when it can); file checks only, nothing loads."""
     from coaching.detector import CONFIG_FILE
 
-    directory = Path(detector_dir) if detector_dir else DEFAULT_DETECTOR_DIR
+    directory = Path(detector_dir) if detector_dir else default_detector_dir()
     if not (directory / CONFIG_FILE).is_file():
         return f"no trained detector at {directory}"
     try:

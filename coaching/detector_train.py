@@ -39,11 +39,11 @@ def sentence_rows(rows: list[dict]) -> tuple[list[str], list[list[str]], list[st
 
 def main(argv: list[str] | None = None) -> None:
     from coaching.detector import ConductDetector
-    from coaching.detector_runtime import DEFAULT_DETECTOR_DIR
+    from coaching.detector_runtime import default_detector_dir
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--encoder", default=None, help="built encoder directory")
-    parser.add_argument("--out", default=str(DEFAULT_DETECTOR_DIR))
+    parser.add_argument("--out", default=str(default_detector_dir()))
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--trainable", type=int, default=1)

@@ -140,7 +140,7 @@ class CoachService:
 
     @property
     def languages(self) -> list[str]:
-        return sorted({lang for lang, _ in self._checkers if lang is not None})
+        return sorted({key[0] for key in self._checkers if key[0] is not None})
 
     def _checker(self, lang: str | None, script: str | None, detector: str | None = None):
         key = (lang, script, detector)

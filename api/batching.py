@@ -45,11 +45,17 @@ class TriageBatcher:
         store: TicketStore,
         max_items: int = 256,
         log_text: bool = False,
+        redact: bool = True,
+        keep_original: bool = False,
     ):
         self.triage = triage
         self.store = store
         self.max_items = max_items
         self.log_text = log_text  # CALMDESK_LOG_TEXT: complaint text in the log, off by default
+        # CALMDESK_REDACT: personal data replaced before the text is stored or logged; the
+        # model still reads the text as written (nothing of it is kept).
+        self.redact = redact
+        self.keep_original = keep_original  # CALMDESK_KEEP_ORIGINAL: the desk opted in
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="triage-batcher", daemon=True)
 
@@ -133,23 +139,33 @@ class TriageBatcher:
         ids = [item.id or tid for item, tid in zip(items, ticket_ids, strict=True)]
         results = model.predict([item.text for item in items], langs=langs, ids=ids)
         version = self.triage.version
+        if self.redact:
+            from calmdesk.redact import redact
+
+            kept = [redact(item.text) for item in items]
+        else:
+            kept = [item.text for item in items]
+        originals = [item.text if self.keep_original else None for item in items]
         self.store.add_tickets(
             [
                 NewTicket(
                     ticket_id=tid,
-                    text=item.text,
+                    text=text,
+                    original_text=original,
                     result=result,
                     model_version=version,
                     external_id=item.id,
                     channel=item.channel,
                     customer_ref=item.customer_ref,
                 )
-                for item, result, tid in zip(items, results, ticket_ids, strict=True)
+                for item, result, tid, text, original in zip(
+                    items, results, ticket_ids, kept, originals, strict=True
+                )
             ]
         )
         if self.log_text:
-            for item, tid in zip(items, ticket_ids, strict=True):
-                log.info("triaged", extra={"ticket_id": tid, "text": item.text})
+            for text, tid in zip(kept, ticket_ids, strict=True):
+                log.info("triaged", extra={"ticket_id": tid, "text": text})
         answers = [
             {**result, "model_version": version, "ticket_id": tid}
             for result, tid in zip(results, ticket_ids, strict=True)

@@ -1,14 +1,32 @@
-"""`calmdesk serve` and `calmdesk retrain`."""
+"""`calmdesk serve`, `calmdesk retrain` and `calmdesk db upgrade|purge`."""
 
 from __future__ import annotations
 
+import getpass
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
 
 import typer
 
 from calmdesk.cli_help import examples
 from calmdesk.errors import InputError
+
+db_app = typer.Typer(
+    name="db",
+    help=(
+        "The ticket store: schema upgrades and retention.\n\n"
+        "Migrate the database once per deployment (server workers only check its revision), "
+        "and delete tickets past the desk's retention period."
+    ),
+    epilog=examples(
+        "calmdesk db upgrade --db postgresql+psycopg://desk@db:5432/calmdesk",
+        "calmdesk db purge --older-than 365d",
+    ),
+    no_args_is_help=True,
+)
+_AGE = re.compile(r"(\d{1,5})([dw])")
 
 
 def register(app: typer.Typer) -> None:
@@ -27,6 +45,117 @@ def register(app: typer.Typer) -> None:
             "--base-data ../shared/datasets/complaints --out models/v2",
         ),
     )(retrain)
+    app.add_typer(db_app)
+
+
+def _database_url(db: str | None) -> str:
+    from api.settings import default_database_url
+
+    return db or os.environ.get("CALMDESK_DATABASE_URL") or default_database_url()
+
+
+def _shown(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@db_app.command(
+    "upgrade",
+    help=(
+        "Migrate the ticket store to the current schema, once.\n\n"
+        "Server workers never migrate: they only check the revision, and /readyz answers 503 "
+        "until it is current. `calmdesk serve` runs this itself before it starts its workers; "
+        "run it yourself when the workers are started some other way (uvicorn, gunicorn, "
+        "containers)."
+    ),
+    epilog=examples(
+        "calmdesk db upgrade",
+        "calmdesk db upgrade --db postgresql+psycopg://desk@db:5432/calmdesk",
+    ),
+)
+def db_upgrade(
+    db: str | None = typer.Option(
+        None, help="Database URL (else CALMDESK_DATABASE_URL, else the SQLite file ./calmdesk.db)."
+    ),
+) -> None:
+    """Migrate the store once, before any worker starts."""
+    from api.store import create_store_engine, run_migrations
+    from api.store.database import current_revision, head_revision
+
+    url = _database_url(db)
+    engine = create_store_engine(url)
+    try:
+        before = current_revision(engine)
+        run_migrations(engine)
+    finally:
+        engine.dispose()
+    typer.echo(f"{_shown(url)}: schema at revision {head_revision()} (was {before})")
+
+
+def parse_age(text: str) -> timedelta:
+    """'365d' or '52w' -> a timedelta; InputError naming the option otherwise."""
+    match = _AGE.fullmatch(text.strip())
+    if not match or int(match.group(1)) < 1:
+        raise InputError(
+            f"--older-than: expected a number of days or weeks such as 365d or 52w, got {text!r}"
+        )
+    number = int(match.group(1))
+    return timedelta(days=number) if match.group(2) == "d" else timedelta(weeks=number)
+
+
+@db_app.command(
+    "purge",
+    help=(
+        "Delete tickets older than a retention period; audited.\n\n"
+        "Their corrections go with them. The audit log records who ran it (the system user), "
+        "when, the cut-off and how many rows went, never any text or customer reference."
+    ),
+    epilog=examples(
+        "calmdesk db purge --older-than 365d --dry-run",
+        "calmdesk db purge --older-than 52w --db sqlite:///calmdesk.db",
+    ),
+)
+def db_purge(
+    older_than: str = typer.Option(
+        ..., help="Age of the tickets to delete: days or weeks, e.g. 365d or 52w."
+    ),
+    db: str | None = typer.Option(
+        None, help="Database URL (else CALMDESK_DATABASE_URL, else the SQLite file ./calmdesk.db)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run/--no-dry-run", help="Only count what would go."),
+) -> None:
+    """Retention: old tickets out of the store, with an audit entry."""
+    from sqlalchemy import func, select
+
+    from api.store import TicketStore, create_store_engine
+    from api.store.database import schema_is_current
+    from api.store.repository import utc_now
+    from api.store.tables import Ticket
+
+    cutoff = utc_now() - parse_age(older_than)
+    url = _database_url(db)
+    engine = create_store_engine(url)
+    try:
+        if not schema_is_current(engine):
+            raise InputError(
+                f"{_shown(url)}: schema is not current; run `calmdesk db upgrade` first"
+            )
+        store = TicketStore(engine)
+        if dry_run:
+            with engine.connect() as connection:
+                n = connection.scalar(
+                    select(func.count(Ticket.id)).where(Ticket.created_at < cutoff)
+                )
+            typer.echo(f"would delete {n} ticket(s) created before {cutoff:%Y-%m-%d %H:%M} UTC")
+            return
+        counts = store.purge_older_than(cutoff, actor=f"cli:{getpass.getuser()}")
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"deleted {counts['tickets']} ticket(s) and {counts['feedback']} correction(s) "
+        f"created before {cutoff:%Y-%m-%d %H:%M} UTC (audited)"
+    )
 
 
 def serve(
@@ -38,7 +167,10 @@ def serve(
         help="Database URL (else CALMDESK_DATABASE_URL, else the SQLite file ./calmdesk.db).",
     ),
     model: Path | None = typer.Option(
-        None, help="Triage model directory (else CALMDESK_TRIAGE_MODEL / the shipped default)."
+        None,
+        help="Triage model: a directory, or `default` / `fast` for the shipped "
+        "models/triage-default (multilingual encoder) and models/triage-fast (bulk speed); "
+        "else CALMDESK_TRIAGE_MODEL / the shipped default.",
     ),
 ) -> None:
     """Start the HTTP API.
@@ -56,6 +188,10 @@ def serve(
     if db:
         os.environ["CALMDESK_DATABASE_URL"] = db
     if model:
+        if not model.exists() and str(model) in ("default", "fast"):
+            from calmdesk.settings import models_dir
+
+            model = models_dir() / f"triage-{model}"
         os.environ["CALMDESK_TRIAGE_MODEL"] = str(model.resolve())
     settings = ApiSettings.from_env()
     if not settings.triage_model_dir.is_dir():
@@ -63,10 +199,12 @@ def serve(
             f"triage model directory not found: {settings.triage_model_dir} "
             "(train one with `calmdesk train`, or pass --model DIR)"
         )
-    # Migrate once here, so several workers never race to create the schema.
+    # Migrate once here, so several workers never race to create the schema; the workers
+    # (built from the environment) only check the revision.
     engine = create_store_engine(settings.database_url)
     run_migrations(engine)
     engine.dispose()
+    os.environ.pop("CALMDESK_MIGRATE_ON_START", None)
     typer.echo(
         f"calmdesk API on http://{host}:{port} (docs at /docs), {workers} worker(s), "
         f"database {make_url(settings.database_url).render_as_string(hide_password=True)}",

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import Query
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 TRANSCRIPT_FORMATS = ("text", "json", "jsonl", "vtt", "srt", "csv")
+MAX_LABEL_CHARS = 50  # the ticket_emotions.emotion column
+MAX_EMOTIONS = 20
+MAX_META_KEYS = 50
+MAX_META_CHARS = 10_000
+EmotionLabel = Annotated[str, StringConstraints(min_length=1, max_length=MAX_LABEL_CHARS)]
 TranscriptFormat = Literal["text", "json", "jsonl", "vtt", "srt", "csv"]
 
 
@@ -52,6 +66,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict]:
     """The `responses=` entry declaring our error body for each status an endpoint can give."""
     reasons = {
         401: "Missing or invalid API key",
+        403: "The API key lacks the scope this endpoint needs",
         404: "No such ticket",
         413: "Request body or batch larger than the configured limit",
         422: "Invalid input (malformed JSON, empty text, unknown language or format, bad label)",
@@ -130,7 +145,19 @@ class TranscriptIn(_Request):
     id: str | None = Field(None, max_length=200)
     agent_id: str | None = Field(None, max_length=200)
     lang: str | None = Field(None, max_length=20)
-    meta: dict = Field(default_factory=dict)
+    meta: dict = Field(
+        default_factory=dict,
+        description=f"Passed through; at most {MAX_META_KEYS} keys, {MAX_META_CHARS} characters.",
+    )
+
+    @field_validator("meta")
+    @classmethod
+    def _bounded_meta(cls, meta: dict) -> dict:
+        if len(meta) > MAX_META_KEYS:
+            raise ValueError(f"at most {MAX_META_KEYS} keys, got {len(meta)}")
+        if len(json.dumps(meta, default=str)) > MAX_META_CHARS:
+            raise ValueError(f"at most {MAX_META_CHARS} characters as JSON")
+        return meta
 
 
 class CoachRequest(_Request):
@@ -231,8 +258,12 @@ class FeedbackRequest(_Request):
 
     cause: str = Field(None, min_length=1, max_length=100)
     department: str = Field(None, min_length=1, max_length=100)
-    emotions: list[str] = Field(None, description="[] means calm.")
-    author: str | None = Field(None, max_length=200)
+    emotions: list[EmotionLabel] = Field(None, max_length=MAX_EMOTIONS, description="[] = calm.")
+    author: str | None = Field(
+        None,
+        max_length=200,
+        description="Only without API keys; with keys the author is the key's name.",
+    )
     note: str | None = Field(None, max_length=5000)
 
     @model_validator(mode="after")
@@ -265,7 +296,10 @@ class TicketOut(BaseModel):
     ticket_id: str
     external_id: str | None
     created_at: datetime
-    text: str
+    text: str = Field(description="Redacted (personal data replaced) unless redaction is off.")
+    original_text: str | None = Field(
+        None, description="The unredacted text; only when the desk opted in (keep_original)."
+    )
     lang: str
     script: str | None
     channel: str | None
@@ -277,6 +311,11 @@ class TicketOut(BaseModel):
     needs_review: bool
     corrected: bool
     predicted: PredictedLabels
+
+
+class ErasureResponse(BaseModel):
+    tickets: int = Field(description="Tickets deleted.")
+    feedback: int = Field(description="Corrections deleted with them.")
 
 
 class TicketDetail(TicketOut):
@@ -311,7 +350,7 @@ class StatsResponse(BaseModel):
 # --- service --------------------------------------------------------------------------------
 class TriageModelInfo(BaseModel):
     loaded: bool
-    path: str
+    name: str = Field(description="The model folder's name (never a server path).")
     version: str | None = None
     backend: str | None = None
     created: str | None = None

@@ -8,6 +8,7 @@ service up (health, stats, tickets still answer) with the reason reported by /re
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Sequence
@@ -68,12 +69,28 @@ class TriageService:
             return {}
         return {head: list(labels) for head, labels in self.model.taxonomy.labels.items()}
 
+    def known_labels(self) -> dict[str, list[str]] | None:
+        """The label sets corrections must use: the served model's, else the taxonomy stored
+        in the model folder's model.json (readable even when the weights are not); None when
+        neither is known, so no correction can be checked."""
+        if self.model is not None:
+            return self.labels()
+        try:
+            from triage.model import MODEL_FILE
+            from triage.taxonomy import Taxonomy
+
+            info_path = self.model_dir / MODEL_FILE
+            info = json.loads(info_path.read_text(encoding="utf-8"))
+            taxonomy = Taxonomy.from_dict(info["taxonomy"], source=str(info_path))
+        except Exception:  # no folder, no file, corrupt: nothing to check against
+            return None
+        return {head: list(labels) for head, labels in taxonomy.labels.items()}
+
     def require(self):
         if self.model is None:
+            # The reason (with server paths) is in the server log, not in a public answer.
             raise ApiError(
-                503,
-                "model_unavailable",
-                f"the triage model is not loaded ({self.error or 'unknown reason'})",
+                503, "model_unavailable", "the triage model is not loaded; see the server log"
             )
         return self.model
 
@@ -176,7 +193,7 @@ class CoachService:
     ) -> dict:
         if not self.loaded:
             raise ApiError(
-                503, "model_unavailable", f"the coaching checker is not loaded ({self.error})"
+                503, "model_unavailable", "the coaching checker is not loaded; see the server log"
             )
         from coaching import parse_transcript, transcript_from_dict
 

@@ -33,7 +33,11 @@ COMPLAINTS = [
     "Приложение не открывается, заказ {i} не могу оплатить.",
     "The heater from order {i} leaks after two days, I want a replacement.",
     "El agente del pedido {i} me colgó el teléfono, qué falta de respeto.",
+    # Personal data the server must redact before storing (CALMDESK_REDACT=1, the default).
+    "Refund order {i} to my card 4111 1111 1111 1111 or write to client{i}@example.es",
+    "Перезвоните по номеру +7 916 123-45-67 по заказу {i}, СНИЛС 112-233-445 95",
 ]
+PII_MARKERS = ("4111 1111", "@example.es", "916 123", "112-233")
 
 
 def _free_port() -> int:
@@ -218,6 +222,10 @@ def main() -> None:
         n_feedback = connection.execute(text("SELECT count(*) FROM feedback")).scalar()
     missing_tickets = _missing(engine, "tickets", "id", soak.acked_tickets)
     missing_feedback = _missing(engine, "feedback", "id", soak.acked_feedback)
+    with engine.connect() as connection:
+        clauses = " OR ".join(f"text LIKE '%{marker}%'" for marker in PII_MARKERS)
+        unredacted = connection.execute(text(f"SELECT count(*) FROM tickets WHERE {clauses}"))
+        unredacted = unredacted.scalar()
     n_requests = len(soak.acked_tickets) + len(soak.acked_feedback)
     print(f"requests acknowledged: {n_requests} in {elapsed:.0f} s ({n_requests / elapsed:.0f}/s); "
           f"failed attempts retried: {soak.failures}")  # fmt: skip
@@ -227,6 +235,8 @@ def main() -> None:
           f"acknowledged but missing {missing_feedback}")  # fmt: skip
     print(f"stored but never acknowledged (in flight at the kill): "
           f"{n_tickets - len(soak.acked_tickets) + missing_tickets} tickets")  # fmt: skip
+    print(f"tickets whose stored text still holds personal data: {unredacted} "
+          f"(CALMDESK_REDACT={os.environ.get('CALMDESK_REDACT', '1 (default)')})")  # fmt: skip
     print(f"files: {out}")
     if missing_tickets or missing_feedback:
         raise SystemExit(1)

@@ -42,6 +42,7 @@ COMMAND_MODULES = (
     "triage.transformer_cli",
     "coaching.cli",
     "api.cli",
+    "calmdesk.redact_cli",
     "calmdesk.encoder.cli",
 )
 
@@ -131,10 +132,13 @@ def _show_usage_error(command, args: list[str], exc: Exception) -> None:
     if not hasattr(exc, "show"):  # Abort: the user pressed Ctrl-C at a prompt
         sys.exit(1)
     if getattr(exc, "ctx", False) is None:  # some parser errors lose their command's context
-        root = command.context_class(command, info_name="calmdesk")
-        name = next((a for a in args if not a.startswith("-")), None)
-        sub = getattr(command, "commands", {}).get(name)
-        exc.ctx = sub.context_class(sub, info_name=name, parent=root) if sub else root
+        ctx = command.context_class(command, info_name="calmdesk")
+        for name in (a for a in args if not a.startswith("-")):  # down nested groups (db purge)
+            sub = getattr(ctx.command, "commands", {}).get(name)
+            if sub is None:
+                break
+            ctx = sub.context_class(sub, info_name=name, parent=ctx)
+        exc.ctx = ctx
     exc.show()
     sys.exit(getattr(exc, "exit_code", 2))
 

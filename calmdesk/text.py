@@ -7,6 +7,7 @@ offsets and quotes shown to a user always refer to what they sent.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from functools import lru_cache
 
@@ -60,6 +61,18 @@ def features_text(text: str, lang: str) -> str:
     return text
 
 
+_VOCAB_LOCKS: dict[int, threading.RLock] = {}
+_VOCAB_LOCKS_GUARD = threading.Lock()
+
+
+def vocab_lock(vocab) -> threading.RLock:
+    """The lock of one spaCy vocabulary. Making a Doc, adding Matcher patterns and looking up
+    lemmas all write to the vocabulary, and the pipelines here are shared by every thread of a
+    process (the API serves coaching from a threadpool), so each write holds this lock."""
+    with _VOCAB_LOCKS_GUARD:
+        return _VOCAB_LOCKS.setdefault(id(vocab), threading.RLock())
+
+
 @lru_cache(maxsize=8)
 def blank_pipeline(lang: str, lemmas: bool = False):
     """A spaCy blank pipeline for `lang` (jieba words for Chinese), with a lemmatizer if asked.
@@ -91,4 +104,5 @@ def blank_pipeline(lang: str, lemmas: bool = False):
 def tokenize(text: str, lang: str) -> list[str]:
     """Lower-cased word tokens of `text` in `lang` (jieba words for Chinese)."""
     nlp = blank_pipeline(lang)
-    return [t.lower_ for t in nlp.make_doc(text) if not t.is_space]
+    with vocab_lock(nlp.vocab):
+        return [t.lower_ for t in nlp.make_doc(text) if not t.is_space]

@@ -11,6 +11,7 @@ is far slower (pymorphy3 on every token) and leaves capitalised words un-lemmati
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,7 +19,7 @@ from functools import lru_cache
 import numpy
 
 from calmdesk.langid import normalize_lang_code
-from calmdesk.text import blank_pipeline, to_simplified
+from calmdesk.text import blank_pipeline, to_simplified, vocab_lock
 from coaching.lemmas import import_spacy, pattern_lemmas, pruned_lookup
 from coaching.rulebook import RegexPattern, Rule, RuleBook, TokenPattern
 
@@ -99,6 +100,14 @@ class RuleEngine:
             self._nlp = blank_pipeline(self.lang, lemmas=self._uses_lemmas and not by_table)
             if by_table:
                 self._lookup = pruned_lookup(self.lang, pattern_lemmas(specs))
+        # One engine (and one vocabulary) serves every thread of a process, and compiling and
+        # matching write to it (new strings and lexemes, the lemma cache): both hold the
+        # vocabulary's lock. Matching holds the GIL anyway, so the lock costs no parallelism.
+        self._lock = vocab_lock(self._nlp.vocab) if self._nlp is not None else threading.RLock()
+        with self._lock:
+            self._compile()
+
+    def _compile(self) -> None:
         self._token_rules: list[_TokenRule] = []
         self._regexes: list[tuple[int, RegexPattern, bool]] = []
         for ri, rule in enumerate(self.rules):
@@ -121,7 +130,8 @@ class RuleEngine:
         return self.match_texts([text])[0]
 
     def match_texts(self, texts: Sequence[str]) -> list[list[RuleMatch]]:
-        return [self._match_one(text) for text in texts]
+        with self._lock:
+            return [self._match_one(text) for text in texts]
 
     def _match_one(self, text: str) -> list[RuleMatch]:
         if not text:

@@ -19,6 +19,7 @@ import yaml
 
 from calmdesk.errors import InputError
 from calmdesk.langid import SUPPORTED, normalize_lang_code
+from calmdesk.text import vocab_lock
 from coaching.findings import SEVERITIES, Severity
 
 RULES_DIR = Path(__file__).with_name("rules")
@@ -293,14 +294,20 @@ def _parse_tokens(raw: list[dict], lang: str, where: str) -> TokenPattern:
         if spec.pop(MARK, False):
             marks.add(i)
         tokens.append(spec)
+    matcher = _validation_matcher(lang)
+    with vocab_lock(matcher.vocab):  # the engine's vocabulary, shared with matching threads
+        return _validated(matcher, tokens, marks, where)
+
+
+def _validated(matcher, tokens: list[dict], marks: set[int], where: str) -> TokenPattern:
     try:
-        _validation_matcher(lang).add("check", [tokens])
+        matcher.add("check", [tokens])
     except Exception as exc:  # spaCy raises MatchPatternError or ValueError with details
         detail = " ".join(str(exc).split())
         raise InputError(f"{where}: bad token pattern ({detail[:300]})") from None
     finally:
-        if "check" in _validation_matcher(lang):
-            _validation_matcher(lang).remove("check")
+        if "check" in matcher:
+            matcher.remove("check")
     return TokenPattern(tuple(tokens), frozenset(marks))
 
 

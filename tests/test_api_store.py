@@ -193,3 +193,26 @@ def test_sqlite_uses_wal(tmp_path):
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     engine.dispose()
+
+
+def test_erasure_and_purge_delete_corrections_too_and_write_audit_rows(store):
+    from api.store.tables import AuditEntry
+
+    mine = store.add_tickets(
+        [NewTicket(text="t", result=_result(), model_version="v", customer_ref="c-1")] * 2
+    )
+    other = store.add_tickets(
+        [NewTicket(text="t", result=_result(), model_version="v", customer_ref="c-2")]
+    )
+    store.add_feedback(mine[0], cause="delivery_delay", emotions=["sad"])
+    assert store.erase_customer("c-1", actor="api:root") == {"tickets": 2, "feedback": 1}
+    assert store.get_ticket(mine[0]) is None and store.get_ticket(other[0]) is not None
+    assert store.counts() == {"tickets": 1, "feedback": 0}
+    future = datetime.now(UTC) + timedelta(days=1)
+    assert store.purge_older_than(future, actor="cli:ops") == {"tickets": 1, "feedback": 0}
+    entries = store.audit_entries()
+    assert [(e.action, e.actor, e.tickets) for e in entries] == [
+        ("purge", "cli:ops", 1),
+        ("erase_customer", "api:root", 2),
+    ]
+    assert all(isinstance(e, AuditEntry) and "c-1" not in (e.detail or "") for e in entries)

@@ -88,6 +88,9 @@ BAD_VALUES = {
     ("coach",): ("--format", "nope", "{fixture}"),
     ("retrain",): ("--db", "notaurl", "--base-data", "{fixture}", "--out", "{tmp}/m"),
     ("export-onnx",): ("--model", "{tmp}/missing"),
+    ("db", "upgrade"): ("--db", "notaurl"),
+    ("db", "purge"): ("--older-than", "1y", "--db", "notaurl"),
+    ("encoder", "build"): ("--weights", "{tmp}/missing.bin", "--no-check"),
 }
 FIXTURE = str(Path(__file__).parent / "fixtures" / "complaints_small.jsonl")
 

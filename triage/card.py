@@ -81,10 +81,50 @@ def _backend_lines(backend_info: Mapping | None) -> list[str]:
             shown = ", ".join(f"{k} {_fmt(v) if v is not None else '-'}" for k, v in per.items())
             lines.append(f"| {lang} | {name} | {shown} |")
         lines += ["", f"Other languages: {choice.get('fallback', '?')}.", ""]
-    rest = {k: v for k, v in backend_info.items() if k != "choice"}
+    rest = {k: v for k, v in backend_info.items() if k not in ("choice", "encoder")}
     if rest:
         lines += ["```json", json.dumps(rest, indent=2, ensure_ascii=False, default=str), "```", ""]
     return lines
+
+
+def _encoder_lines(backend_info: Mapping | None) -> list[str]:
+    """Where the encoder came from, its licence and how it is rebuilt (never shipped in git)."""
+    encoder = (backend_info or {}).get("encoder")
+    if not isinstance(encoder, Mapping):
+        return []
+    lines = ["## Encoder", ""]
+    for key, label in (
+        ("name", "name"),
+        ("origin", "origin"),
+        ("licence", "licence"),
+        ("id", "weights id"),
+        ("runtime", "runtime"),
+        ("max_length", "max tokens"),
+        ("dims", "static dimensions"),
+        ("vocab_size", "static vocabulary"),
+        ("recipe", "distillation"),
+        ("rebuild", "rebuilt by"),
+    ):
+        if encoder.get(key) is not None:
+            lines.append(f"- {label}: {encoder[key]}")
+    return [*lines, ""]
+
+
+def _loso_lines(loso: Mapping | None) -> list[str]:
+    """The leave-one-source-out table: each source scored by a model that never saw it."""
+    if not isinstance(loso, Mapping) or "by_source" not in (loso.get("metrics") or {}):
+        return []
+    from triage.loso import render_markdown
+
+    metrics = loso["metrics"]
+    pooled = " / ".join(f"{metrics[h]['macro_f1']:.3f}" for h in HEADS)
+    return [
+        "## Leave-one-source-out (unseen channels)",
+        "",
+        f"{loso.get('note', '')} Pooled held-out macro-F1 cause / department / emotions: {pooled}.",
+        "",
+        render_markdown(metrics),
+    ]
 
 
 def render_model_card(info: Mapping) -> str:
@@ -135,6 +175,8 @@ def render_model_card(info: Mapping) -> str:
         "",
         *_metric_lines(info.get("metrics") or {}),
         "",
+        *_loso_lines(info.get("loso")),
+        *_encoder_lines(info.get("backend_info")),
         *_backend_lines(info.get("backend_info")),
         "## Thresholds",
         "",

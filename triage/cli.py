@@ -70,7 +70,7 @@ The data needs text, cause, department and emotions columns (emotions as a list,
 EVALUATE_EXAMPLES = examples(
     "calmdesk evaluate --data ../shared/datasets/complaints/test.jsonl",
     "calmdesk evaluate --model models/desk --data labelled.csv --text-column body --json",
-    "calmdesk evaluate --data complaints/test.jsonl --group-by source",
+    "calmdesk evaluate --data ../shared/datasets/complaints/test.jsonl --group-by source",
 )
 
 

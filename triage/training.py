@@ -49,7 +49,8 @@ from triage.thresholds import (
     tune_review_threshold,
 )
 
-_CHEAP_TO_REFIT = ("linear",)  # backends whose cross-validation costs seconds, not hours
+# backends whose cross-validation costs seconds, not hours (embedding: cached embeddings)
+_CHEAP_TO_REFIT = ("linear", "embedding", "static")
 _HOLDOUT_SHARE = 0.15
 _VERSIONED_LIBRARIES = (
     "calmdesk", "numpy", "scipy", "scikit-learn", "skops", "datasets", "torch", "transformers",

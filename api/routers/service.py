@@ -1,8 +1,14 @@
-"""Liveness, readiness and what the service serves."""
+"""Liveness, readiness and what the service serves.
+
+Public answers say *what* is wrong in fixed words; *why* (exception text, server paths) goes
+only to the server log, written when the model or the database failed.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+import logging
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import get_coach, get_store, get_triage
@@ -11,6 +17,8 @@ from api.services import CoachService, TriageService
 from api.store import TicketStore
 from calmdesk import __version__
 
+log = logging.getLogger("calmdesk.api")
+NOT_LOADED = "not loaded; see the server log"
 public = APIRouter(tags=["service"])
 router = APIRouter(prefix="/v1", tags=["service"])
 
@@ -27,19 +35,23 @@ async def healthz() -> dict:
     responses={503: {"model": ReadyResponse, "description": "Not ready; see checks"}},
 )
 def readyz(
+    request: Request,
     triage: TriageService = Depends(get_triage),
     coach: CoachService = Depends(get_coach),
     store: TicketStore = Depends(get_store),
 ):
     checks = {
-        "triage_model": "ok" if triage.loaded else f"not loaded: {triage.error}",
-        "coaching": "ok" if coach.loaded else f"not loaded: {coach.error}",
+        "triage_model": "ok" if triage.loaded else NOT_LOADED,
+        "coaching": "ok" if coach.loaded else NOT_LOADED,
     }
     try:
         store.ping()
         checks["database"] = "ok"
     except Exception as exc:
-        checks["database"] = f"unreachable: {type(exc).__name__}"
+        log.error("readiness: database unreachable", extra={"reason": type(exc).__name__})
+        checks["database"] = "unreachable; see the server log"
+    if checks["database"] == "ok" and getattr(request.app.state, "schema_error", None):
+        checks["database"] = "schema not current; run `calmdesk db upgrade`"
     ready = all(v == "ok" for v in checks.values())
     body = {"status": "ready" if ready else "not_ready", "checks": checks}
     return body if ready else JSONResponse(body, status_code=503)
@@ -66,7 +78,11 @@ def _headline(metrics: dict | None) -> dict | None:
 def models(
     triage: TriageService = Depends(get_triage), coach: CoachService = Depends(get_coach)
 ) -> dict:
-    info = {"loaded": triage.loaded, "path": str(triage.model_dir), "error": triage.error}
+    info = {
+        "loaded": triage.loaded,
+        "name": triage.model_dir.name,
+        "error": None if triage.loaded else NOT_LOADED,
+    }
     if triage.model is not None:
         meta = triage.model.info or {}
         info.update(
@@ -79,5 +95,9 @@ def models(
     return {
         "api_version": __version__,
         "triage": info,
-        "coaching": {"loaded": coach.loaded, "languages": coach.languages, "error": coach.error},
+        "coaching": {
+            "loaded": coach.loaded,
+            "languages": coach.languages,
+            "error": None if coach.loaded else NOT_LOADED,
+        },
     }

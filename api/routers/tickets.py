@@ -6,9 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from api.deps import get_store, get_triage
+from api.auth import require_scope
+from api.deps import get_settings, get_store, get_triage
 from api.errors import ApiError
+from api.keys import ApiKey
 from api.schemas import (
+    ErasureResponse,
     FeedbackRequest,
     FeedbackResponse,
     Since,
@@ -18,6 +21,7 @@ from api.schemas import (
     error_responses,
 )
 from api.services import TriageService
+from api.settings import ApiSettings
 from api.store import TicketFilters, TicketStore
 from api.store.repository import as_utc
 from api.store.tables import Feedback, Ticket
@@ -34,6 +38,7 @@ def ticket_out(ticket: Ticket) -> dict:
         "external_id": ticket.external_id,
         "created_at": as_utc(ticket.created_at),
         "text": ticket.text,
+        "original_text": ticket.original_text,
         "lang": ticket.lang,
         "script": ticket.script,
         "channel": ticket.channel,
@@ -67,8 +72,16 @@ def feedback_out(feedback: Feedback) -> dict:
     }
 
 
-def _check_labels(body: FeedbackRequest, labels: dict[str, list[str]]) -> None:
-    """Corrections must use the model's label set, or they could never train it."""
+def _check_labels(body: FeedbackRequest, labels: dict[str, list[str]] | None) -> None:
+    """Corrections must use the model's label set, or they could never train it; with no label
+    set known (no model served, none stored), nothing can be checked, so nothing is taken."""
+    if not labels:
+        raise ApiError(
+            503,
+            "taxonomy_unavailable",
+            "no label set is known (the triage model is not loaded); corrections cannot be "
+            "checked, try again when /readyz is ready",
+        )
     for head in ("cause", "department"):
         value = getattr(body, head)
         known = labels.get(head)
@@ -98,22 +111,39 @@ def _check_labels(body: FeedbackRequest, labels: dict[str, list[str]]) -> None:
     status_code=201,
     summary="Store the desk's true cause/department/emotions for a ticket",
     operation_id="add_feedback",
-    responses=error_responses(401, 404, 413, 422),
+    responses=error_responses(401, 403, 404, 413, 422, 503),
 )
 def add_feedback(
     ticket_id: TicketId,
     body: FeedbackRequest,
     store: TicketStore = Depends(get_store),
     triage: TriageService = Depends(get_triage),
+    settings: ApiSettings = Depends(get_settings),
+    key: ApiKey = Depends(require_scope("feedback")),
 ) -> dict:
-    _check_labels(body, triage.labels())
+    _check_labels(body, triage.known_labels())
+    author = body.author
+    if key.name:  # with keys, the key says who corrected; a body cannot speak for another
+        if body.author is not None and body.author != key.name:
+            raise ApiError(
+                422,
+                "author_from_key",
+                f"the author is the API key's name ({key.name!r}); leave 'author' out",
+                "author",
+            )
+        author = key.name
+    note = body.note
+    if note is not None and settings.redact:
+        from calmdesk.redact import redact
+
+        note = redact(note)
     stored = store.add_feedback(
         ticket_id,
         cause=body.cause,
         department=body.department,
         emotions=body.emotions,
-        author=body.author,
-        note=body.note,
+        author=author,
+        note=note,
     )
     if stored is None:
         raise ApiError(404, "ticket_not_found", f"no ticket with id {ticket_id!r}", "ticket_id")
@@ -173,3 +203,19 @@ def get_ticket(ticket_id: TicketId, store: TicketStore = Depends(get_store)) -> 
         **ticket_out(ticket),
         "feedback": [feedback_out(f) for f in store.feedback_for(ticket_id)],
     }
+
+
+@router.delete(
+    "/tickets",
+    response_model=ErasureResponse,
+    summary="Right to erasure: delete every ticket of one customer (admin scope; audited)",
+    responses=error_responses(401, 403, 422),
+)
+def erase_customer(
+    customer_ref: Annotated[
+        str, Query(min_length=1, max_length=200, description="The customer_ref sent at triage.")
+    ],
+    store: TicketStore = Depends(get_store),
+    key: ApiKey = Depends(require_scope("admin")),
+) -> dict:
+    return store.erase_customer(customer_ref, actor=f"api:{key.name or 'open'}")

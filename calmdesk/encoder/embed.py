@@ -9,6 +9,7 @@ embeddings on disk keyed by encoder id + settings + text hash, so repeated train
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,7 +41,11 @@ def ensure_encoder(path: Path | str | None = None) -> Path:
 
 
 class TextEncoder:
-    """Frozen encoder -> one L2-normalised vector per text (mean pooling over real tokens)."""
+    """Frozen encoder -> one L2-normalised vector per text (mean pooling over real tokens).
+
+    `runtime`: "torch" (transformers, float32), "onnx" (onnxruntime on the int8 export that
+    `export_onnx` wrote next to the encoder; no torch import) or "auto" (onnx when exported).
+    """
 
     def __init__(
         self,
@@ -50,90 +55,125 @@ class TextEncoder:
         batch_size: int = 32,
         prefix: str = DEFAULT_PREFIX,
         threads: int | None = None,
+        runtime: str = "torch",
+        onnx_file: Path | str | None = None,
     ):
         if max_length < 4:
             raise InputError(f"max_length must be at least 4 tokens, got {max_length}")
         if batch_size < 1:
             raise InputError(f"batch_size must be positive, got {batch_size}")
+        if runtime not in ("torch", "onnx", "auto"):
+            raise InputError(f"runtime must be 'torch', 'onnx' or 'auto', got {runtime!r}")
         self.path = ensure_encoder(path)
         self.max_length = max_length
         self.batch_size = batch_size
         self.prefix = prefix
         self.threads = threads
+        self.onnx_file = Path(onnx_file) if onnx_file else None
+        if runtime == "auto":
+            from calmdesk.encoder.onnx_runtime import onnx_path
+
+            runtime = "onnx" if (self.onnx_file or onnx_path(self.path)).is_file() else "torch"
+        self.runtime = runtime
         self._tokenizer = None
         self._model = None
+        self._session = None
 
     @property
     def encoder_id(self) -> str:
+        """Weights hash plus runtime: int8 embeddings are cached apart from float32 ones."""
         from calmdesk.encoder.build import encoder_id
 
-        return encoder_id(self.path)
+        return encoder_id(self.path) + ("-onnx-int8" if self.runtime == "onnx" else "")
 
     @property
     def dim(self) -> int:
-        return int(self.model.config.hidden_size)
+        config = json.loads((self.path / "config.json").read_text(encoding="utf-8"))
+        return int(config["hidden_size"])
 
     @property
     def tokenizer(self):
+        """The encoder's `tokenizers.Tokenizer` (truncating to max_length, specials added)."""
         if self._tokenizer is None:
-            from transformers import AutoTokenizer
+            from tokenizers import Tokenizer
 
-            self._tokenizer = AutoTokenizer.from_pretrained(str(self.path))
+            tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+            tokenizer.enable_truncation(self.max_length)
+            tokenizer.no_padding()
+            self._tokenizer = tokenizer
         return self._tokenizer
 
     @property
+    def pad_id(self) -> int:
+        pad = self.tokenizer.token_to_id("<pad>")
+        return 0 if pad is None else int(pad)
+
+    @property
     def model(self):
+        """The transformers BertModel (torch runtime)."""
         if self._model is None:
             import torch
             import transformers.utils.logging as hf_logging
-            from transformers import AutoModel
+            from transformers import BertModel  # not AutoModel: its lazy registry is slow
 
             if self.threads:
                 torch.set_num_threads(self.threads)
             bar_was_on = hf_logging.is_progress_bar_enabled()
             hf_logging.disable_progress_bar()  # no "Loading weights" bar in CLI/API output
             try:
-                self._model = AutoModel.from_pretrained(str(self.path)).eval()
+                self._model = BertModel.from_pretrained(str(self.path)).eval()
             finally:
                 if bar_was_on:
                     hf_logging.enable_progress_bar()
         return self._model
 
+    def _onnx(self):
+        if self._session is None:
+            from calmdesk.encoder.onnx_runtime import OnnxSession, onnx_path
+
+            path = self.onnx_file or onnx_path(self.path)
+            if not path.is_file():
+                raise InputError(
+                    f"{path}: no ONNX export of this encoder (run the export, or use the torch "
+                    "runtime)"
+                )
+            self._session = OnnxSession(path, self.threads)
+        return self._session
+
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids per text (prefix added, truncated to max_length, specials included)."""
-        encoded = self.tokenizer(
-            [self.prefix + t for t in texts],
-            truncation=True,
-            max_length=self.max_length,
-            add_special_tokens=True,
-        )
-        return encoded["input_ids"]
+        encoded = self.tokenizer.encode_batch([self.prefix + t for t in texts])
+        return [e.ids for e in encoded]
+
+    def _pooled(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if self.runtime == "onnx":
+            return self._onnx()(input_ids, mask)
+        import torch
+
+        with torch.inference_mode():
+            ids_t, mask_t = torch.from_numpy(input_ids), torch.from_numpy(mask)
+            hidden = self.model(input_ids=ids_t, attention_mask=mask_t).last_hidden_state
+            m = mask_t.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
+            return torch.nn.functional.normalize(pooled, dim=-1).numpy()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """(n, dim) float32 embeddings, L2-normalised, in the order of `texts`."""
-        import torch
-
         texts = list(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
         ids = self.token_ids(texts)
-        order = np.argsort([len(x) for x in ids], kind="stable")
-        pad = self.tokenizer.pad_token_id
-        with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                rows = order[start : start + self.batch_size]
-                width = max(len(ids[i]) for i in rows)
-                input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(rows), width), dtype=torch.long)
-                for j, i in enumerate(rows):
-                    input_ids[j, : len(ids[i])] = torch.tensor(ids[i])
-                    mask[j, : len(ids[i])] = 1
-                hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
-                m = mask.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
-                pooled = torch.nn.functional.normalize(pooled, dim=-1)
-                out[rows] = pooled.numpy()
+        order = np.argsort([len(x) for x in ids], kind="stable")  # similar lengths batch together
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            width = max(len(ids[i]) for i in rows)
+            input_ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for j, i in enumerate(rows):
+                input_ids[j, : len(ids[i])] = ids[i]
+                mask[j, : len(ids[i])] = 1
+            out[rows] = self._pooled(input_ids, mask)
         return out
 
 

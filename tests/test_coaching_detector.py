@@ -176,7 +176,13 @@ def test_both_mode_drops_a_rule_refusal_on_a_descriptive_sentence():
     assert out == [refused]
 
 
-def test_detector_mode_defaults_and_unavailable_model(tmp_path, monkeypatch):
+@pytest.fixture
+def no_encoder(tmp_path, monkeypatch):
+    """A cache without a built encoder (another test may have built one in the shared one)."""
+    monkeypatch.setenv("CALMDESK_CACHE_DIR", str(tmp_path / "empty-cache"))
+
+
+def test_detector_mode_defaults_and_unavailable_model(tmp_path, no_encoder):
     from coaching.checker import Checker
     from coaching.detector_runtime import resolve_mode
 
@@ -225,7 +231,7 @@ def test_checker_with_the_model_reports_sources(trained, encoder_dir):
     assert both.check_text("oh xx", lang="en")[0].source == "model"
 
 
-def test_cli_detector_flag(tmp_path, capsys, monkeypatch):
+def test_cli_detector_flag(tmp_path, capsys, monkeypatch, no_encoder):
     from tests.test_coaching_cli import coach_in_process
 
     call = tmp_path / "call.txt"
@@ -240,7 +246,7 @@ def test_cli_detector_flag(tmp_path, capsys, monkeypatch):
     assert json.loads(proc.stdout)["findings"][0]["source"] == "rules"
 
 
-def test_api_detector_field():
+def test_api_detector_field(no_encoder):
     from pydantic import ValidationError
 
     from api.errors import ApiError

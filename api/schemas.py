@@ -200,6 +200,11 @@ class CoachRequest(_Request):
         description="Also read the customer's mood per turn with the served triage emotion "
         "model (503 when none is loaded) and say whether it eased by the end.",
     )
+    detector: Literal["rules", "model", "both"] | None = Field(
+        None,
+        description="rules (the rulebooks), model (the learned detector) or both; default both "
+        "when the server has the encoder and detector, else rules.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> CoachRequest:
@@ -227,6 +232,10 @@ class FindingOut(BaseModel):
     message_en: str
     suggestion: str
     practice: str | None = None
+    source: Literal["rules", "model", "both"] = Field(
+        "rules", description="Who found it: the rules, the learned detector, or both."
+    )
+    probability: float | None = Field(None, description="The detector's probability, if used.")
 
 
 class InterruptionOut(BaseModel):

@@ -135,7 +135,7 @@ class CoachService:
     def __init__(self, triage: TriageService | None = None):
         self.error: str | None = None
         self.triage = triage  # its emotion head reads the customer's mood when a request asks
-        self._checkers: dict[tuple[str | None, str | None, bool], object] = {}
+        self._checkers: dict[tuple[str | None, str | None, bool, str | None], object] = {}
         self._lock = threading.Lock()
         self.loaded = False
 
@@ -169,8 +169,10 @@ class CoachService:
             )
         return self._checker(lang, script)
 
-    def _checker(self, lang: str | None, script: str | None, mood: bool = False):
-        key = (lang, script, mood)
+    def _checker(
+        self, lang: str | None, script: str | None, mood: bool = False, detector: str | None = None
+    ):
+        key = (lang, script, mood, detector)
         checker = self._checkers.get(key)
         if checker is None:
             from coaching import Checker
@@ -178,7 +180,12 @@ class CoachService:
             with self._lock:
                 checker = self._checkers.get(key)
                 if checker is None:
-                    checker = Checker(lang=lang, script=script, mood=self._mood() if mood else None)
+                    checker = Checker(
+                        lang=lang,
+                        script=script,
+                        mood=self._mood() if mood else None,
+                        detector=detector,
+                    )
                     self._checkers[key] = checker
         return checker
 
@@ -196,6 +203,22 @@ class CoachService:
         from coaching.reports import agent_summary
 
         return agent_summary(checked)
+
+    def _check_detector(self, detector: str | None, field: str) -> None:
+        """A request for the learned detector on a server without it: 503, saying why."""
+        if detector in (None, "rules"):
+            return
+        from coaching.detector_runtime import unavailable_reason
+
+        reason = unavailable_reason()
+        if reason:
+            raise ApiError(
+                503,
+                "model_unavailable",
+                f"detector {detector!r} needs the learned model, which this server does not have "
+                f"({reason}); use detector 'rules' or build the encoder",
+                field,
+            )
 
     def check(
         self, request: CoachRequest, max_text_chars: int, max_turns: int, field_prefix: str = ""
@@ -244,9 +267,12 @@ class CoachService:
                 raise too_long_text(len(turn.text), max_text_chars, _prefixed(prefix, field))
         if request.id:
             transcript.id = request.id
+        self._check_detector(request.detector, _prefixed(prefix, "detector"))
         try:
             lang = normalize_lang_code(request.lang) if request.lang else None
-            result = self._checker(lang, request.script, request.mood).check(transcript)
+            result = self._checker(
+                lang, request.script, request.mood, request.detector
+            ).check(transcript)
         except UnsupportedLanguageError as exc:
             raise ApiError(
                 422, "unsupported_language", str(exc), _prefixed(prefix, "lang")

@@ -89,8 +89,12 @@ def main() -> None:
     parser.add_argument("--split", choices=splits, action="append")
     parser.add_argument("--lang", choices=LANGS, action="append")
     parser.add_argument("--show-errors", action="store_true")
+    parser.add_argument(
+        "--detector", choices=("rules", "model", "both"), default="rules",
+        help="the rulebooks (default), or with the learned detector",
+    )  # fmt: skip
     args = parser.parse_args()
-    checker = Checker()
+    checker = Checker(detector=args.detector)
     for split in args.split or splits:
         results = {
             lang: evaluate(checker, lang, split, args.show_errors) for lang in args.lang or LANGS

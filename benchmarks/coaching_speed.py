@@ -62,7 +62,7 @@ STARTUP_FILES = {
 }
 
 
-def startup(runs: int) -> None:
+def startup(runs: int, detector: str = "rules") -> None:
     """`calmdesk coach FILE` in fresh processes: cold lemma cache first, then warm."""
     transcripts = ROOT / "tests" / "fixtures" / "coaching" / "transcripts"
     print(f"{'lang':<5}{'cache':<7}{'wall s':>8}{'cpu s':>8}{'peak MiB':>10}")
@@ -73,14 +73,14 @@ def startup(runs: int) -> None:
                 code = (
                     "import resource, sys, time; t = time.perf_counter(); "
                     "from calmdesk.cli import main\n"
-                    "try: main(['coach', sys.argv[1]])\n"
+                    "try: main(['coach', sys.argv[1], '--detector', sys.argv[2]])\n"
                     "except SystemExit: pass\n"
                     "u = resource.getrusage(resource.RUSAGE_SELF)\n"
                     "print(time.perf_counter() - t, u.ru_utime + u.ru_stime, u.ru_maxrss, "
                     "file=sys.stderr)"
                 )
                 done = subprocess.run(
-                    [sys.executable, "-c", code, str(transcripts / name)],
+                    [sys.executable, "-c", code, str(transcripts / name), detector],
                     env=env, capture_output=True, text=True, check=True,
                 )  # fmt: skip
                 wall, cpu, rss = done.stderr.split()[-3:]
@@ -96,9 +96,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--startup", action="store_true", help="time fresh-process start-up")
     parser.add_argument("--runs", type=int, default=2, help="processes per language (startup)")
+    parser.add_argument(
+        "--detector", choices=("rules", "model", "both"), default="rules",
+        help="rules alone (default), or with the learned detector (needs the built encoder)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.startup:
-        startup(args.runs)
+        startup(args.runs, args.detector)
         return
     try:
         import torch
@@ -106,7 +110,8 @@ def main() -> None:
         torch.set_num_threads(1)
     except ImportError:
         pass
-    checker = Checker()
+    checker = Checker(detector=args.detector)
+    print(f"detector: {checker.mode}")
     print(f"{'lang':<5}{'first call s':>13}{'call ms':>9}{'turns/s wall':>14}{'turns/s cpu':>13}"
           f"{'findings':>10}{'score':>7}")  # fmt: skip
     for lang in SUPPORTED_LANGUAGES:

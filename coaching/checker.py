@@ -3,6 +3,7 @@
     from coaching import Checker
     result = Checker(lang="es").check(transcript)
     Checker().check_text("No puedo hacer eso.", lang="es")
+    Checker(detector="both").check(transcript)  # rules + the learned detector (source per finding)
 
 Rules are compiled once per language and checker (the config decides which rules and what
 severities), so a batch of calls costs one compile. Conversation dynamics (coaching.dynamics)
@@ -16,6 +17,7 @@ import dataclasses
 import re
 from collections import Counter
 from collections.abc import Iterable
+from types import SimpleNamespace
 
 from calmdesk import SUPPORTED_LANGUAGES
 from calmdesk.errors import InputError
@@ -39,11 +41,22 @@ class Checker:
         config: CoachConfig | None = None,
         script: str | None = None,
         mood: MoodFunction | None = None,
+        detector: str | None = None,
+        detector_dir: str | None = None,
+        encoder_path: str | None = None,
     ):
+        from coaching.detector_runtime import resolve_mode
+
         self.lang = lang
         self.config = config
         self.script = script
         self.mood = mood
+        self.detector = detector
+        self.detector_dir = detector_dir
+        self.encoder_path = encoder_path
+        # rules | model | both; None picks both when the encoder and detector are there
+        self.mode = resolve_mode(detector, detector_dir, encoder_path)
+        self._scorer = None
         self._lang = normalize_lang_code(lang) if lang else None
         self._config = config or CoachConfig()
         source = self._config.source or "config"
@@ -73,11 +86,15 @@ class Checker:
                     f"the limit for one turn is {MAX_TURN_CHARS:,} (split it into turns)"
                 )
         lang = self._lang or _known_lang(transcript.lang) or _detect(transcript)
-        engine = self._engine(lang)
         texts = [turn.text for _, turn in agent_turns]
+        all_matches = self._match(texts, lang)
+        hits = self._model_hits(texts, lang)
         findings: list[Finding] = []
-        for (index, turn), matches in zip(agent_turns, engine.match_texts(texts), strict=True):
-            findings.extend(self._findings(matches, turn.text, lang, index, turn.speaker))
+        for k, ((index, turn), matches) in enumerate(zip(agent_turns, all_matches, strict=True)):
+            found = self._findings(matches, turn.text, lang, index, turn.speaker)
+            if hits is not None:
+                found = self._merge(found, hits[k], turn.text, lang, index, turn.speaker)
+            findings.extend(found)
         script_summary = None
         if self.script:
             from coaching.script_check import check_script
@@ -118,14 +135,53 @@ class Checker:
                 f"{MAX_TURN_CHARS:,}); split it into turns"
             )
         lang = text_language(text, lang or self._lang)
-        matches = self._engine(lang).match_text(text)
-        return self._findings(matches, text, lang, 0, "agent")
+        found = self._findings(self._match([text], lang)[0], text, lang, 0, "agent")
+        hits = self._model_hits([text], lang)
+        if hits is not None:
+            found = self._merge(found, hits[0], text, lang, 0, "agent")
+        return found
 
     def rules(self, lang: str) -> list:
         """The active rules of `lang` after the config (disabled rules out, severities set)."""
         return list(self._engine(normalize_lang_code(lang)).rules)
 
     # ------------------------------------------------------------------ internals
+
+    def _match(self, texts: list[str], lang: str) -> list[list[RuleMatch]]:
+        if self.mode == "model":
+            return [[] for _ in texts]
+        return self._engine(lang).match_texts(texts)
+
+    def _model_hits(self, texts: list[str], lang: str) -> list | None:
+        """Sentence hits of the learned detector per turn (None in rules mode)."""
+        if self.mode == "rules":
+            return None
+        if self._scorer is None:
+            from coaching.detector_runtime import ModelScorer, default_detector_dir, load_detector
+
+            directory = str(self.detector_dir or default_detector_dir())
+            encoder = str(self.encoder_path) if self.encoder_path else None
+            self._scorer = ModelScorer(load_detector(directory, encoder))
+        return self._scorer.hits(texts, lang)
+
+    def _merge(self, found, hits, text, lang, turn, speaker) -> list[Finding]:
+        """Rule findings and model hits of one turn as one list (coaching.detector_runtime);
+        the config's disable, severity and allow entries apply to model findings too."""
+        from coaching.detector_runtime import merge_turn
+
+        out = []
+        for f in merge_turn(found, hits, text, lang, turn, speaker, self.mode):
+            if f.source == "model":
+                as_rule = SimpleNamespace(id=f.rule_id, category=f.category, severity=f.severity)
+                if self._config.is_disabled(as_rule) or self._allowed(f, text, lang):
+                    continue
+                f.severity = self._config.severity_for(as_rule)
+            out.append(f)
+        return out
+
+    def _allowed(self, finding: Finding, text: str, lang: str) -> bool:
+        spans = self._allowed_spans(text, lang)
+        return any(finding.start < e and s < finding.end for s, e in spans)
 
     def _engine(self, lang: str) -> RuleEngine:
         engine = self._engines.get(lang)

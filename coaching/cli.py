@@ -44,6 +44,7 @@ COACH_EXAMPLES = examples(
     'calmdesk coach call.txt --speaker "Maria=agent" --speaker "Juan=customer"',
     "cat call.txt | calmdesk coach - --fail-on error",
     "calmdesk coach --input calls-2025/ --output coached/ --engine ray --workers 2",
+    "calmdesk coach call.txt --detector both",
 )
 
 
@@ -166,6 +167,15 @@ def coach(
         "models/triage-default).",
         show_default=False,
     ),
+    detector: str | None = typer.Option(
+        None,
+        "--detector",
+        help="What finds conduct problems: rules (the rulebooks), model (the learned detector) "
+        "or both (rules plus what the model finds that they missed; each finding says its "
+        "source). Default: both when the encoder is built (calmdesk encoder build) and the "
+        "detector is installed, else rules.",
+        show_default=False,
+    ),
     fail_on: str | None = typer.Option(
         None,
         "--fail-on",
@@ -207,6 +217,8 @@ def coach(
         names.update(read_speaker_names(speakers))
     names.update(parse_speaker_option(speaker))
     if scale_cli.check_engine(engine, output) == "ray":
+        if mood or mood_model is not None or by_agent:
+            raise InputError("--mood and --by-agent work with the local engine, not --engine ray")
         _coach_on_ray(
             source,
             lang,
@@ -217,6 +229,7 @@ def coach(
             script,
             names,
             output,
+            detector=detector,
             shard_format=shard_format,
             workers=workers,
             batch_size=batch_size,
@@ -233,7 +246,9 @@ def coach(
         from calmdesk.mood import triage_mood  # the shell hands triage's judgement to coaching
 
         mood_function = triage_mood(mood_model)
-    checker = _checker(lang, config, disable, severity, allow, rulebook, script, mood_function)
+    checker = _checker(
+        lang, config, disable, severity, allow, rulebook, script, mood_function, detector
+    )
     items = _check_all(checker, transcripts)
     from coaching.reports import agent_summary as summarize
 
@@ -252,7 +267,7 @@ def coach(
 
 
 def _coach_on_ray(
-    source, lang, disable, severity, allow, rulebooks, script, names, output, **options
+    source, lang, disable, severity, allow, rulebooks, script, names, output, detector, **options
 ) -> None:
     from coaching.distributed import coach_job
     from coaching.parsers import transcript_files
@@ -270,6 +285,7 @@ def _coach_on_ray(
             "rulebooks": [str(r.resolve()) for r in rulebooks],
             "script": script,
             "speakers": names or None,
+            "detector": detector,
             "display_names": {str(f.resolve()): str(f) for f in files},
         }
     )
@@ -297,6 +313,7 @@ def _checker(
     rulebooks: list[Path],
     script: str | None,
     mood=None,
+    detector: str | None = None,
 ):
     """The Checker with the config file (if any) and the command-line overrides on top."""
     from coaching.checker import Checker
@@ -305,7 +322,7 @@ def _checker(
     config = CoachConfig.load(
         config_path, disable=disable, severity=severity, rulebooks=rulebooks, allow=allow
     )
-    return Checker(lang=lang, config=config, script=script, mood=mood)
+    return Checker(lang=lang, config=config, script=script, mood=mood, detector=detector)
 
 
 def _check_all(checker, transcripts: list) -> list:

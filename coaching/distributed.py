@@ -43,6 +43,7 @@ class CoachChecker:
         rulebooks: list[str] | None = None,
         script: str | None = None,
         speakers: dict[str, str] | None = None,
+        detector: str | None = None,
         display_names: dict[str, str] | None = None,
         output: str = "shard",
     ):
@@ -57,7 +58,7 @@ class CoachChecker:
             rulebooks=[Path(r) for r in rulebooks or []],
             allow=allow or [],
         )
-        self.checker = Checker(lang=lang, config=config, script=script)
+        self.checker = Checker(lang=lang, config=config, script=script, detector=detector)
         self.lang, self.output = lang, output
         self.roles = SpeakerRoles.from_arg(speakers or None)
         self.display_names = display_names or {}

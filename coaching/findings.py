@@ -23,6 +23,8 @@ class Finding:
     message_en: str  # the same in English, for mixed-language teams
     suggestion: str
     practice: str | None = None  # pointer to the domain practice the rule enforces
+    source: str = "rules"  # rules | model | both: who found it (the learned detector or not)
+    probability: float | None = None  # the detector's probability, when the model took part
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -30,9 +30,9 @@ TEMPLATE = Path(__file__).with_name("templates") / "report.html"
 CSV_COLUMNS = (
     "id", "agent_id", "source", "lang", "score", "n_agent_turns", "turn", "speaker", "rule_id",
     "category", "severity", "start", "end", "text", "message", "message_en", "suggestion",
-    "practice", "timing", "interruptions", "talk_ratio", "agent_pace", "customer_pace",
-    "pace_matched", "longest_silence_s", "longest_hold_s", "response_time_max_s", "mood_start",
-    "mood_end", "mood_eased",
+    "practice", "finding_source", "probability", "timing", "interruptions", "talk_ratio",
+    "agent_pace", "customer_pace", "pace_matched", "longest_silence_s", "longest_hold_s",
+    "response_time_max_s", "mood_start", "mood_end", "mood_eased",
 )  # fmt: skip
 _RESULT_COLUMNS = CSV_COLUMNS[:6]
 # per-call dynamics columns of the CSV report (the same value on every row of the call)
@@ -195,7 +195,11 @@ def to_csv(items: list[Checked]) -> str:
             writer.writerow(base)
         for f in r.findings:
             writer.writerow(
-                {**base, **{k: getattr(f, k) for k in _FINDING_FIELDS & set(CSV_COLUMNS)}}
+                {
+                    **base,
+                    **{k: getattr(f, k) for k in (_FINDING_FIELDS & set(CSV_COLUMNS)) - {"source"}},
+                    "finding_source": f.source,  # rules | model | both ("source" is the file)
+                }
             )
     return buffer.getvalue()
 
@@ -394,6 +398,8 @@ def _print_finding(console, f: Finding) -> None:
     line = Text("    ")
     line.append(f"{f.severity:<7}", style=_SEVERITY_STYLE[f.severity])
     line.append(f" {f.category} ({f.rule_id})", style="dim")
+    if f.source != "rules":
+        line.append(f" [{f.source} p={f.probability:.2f}]", style="dim")
     if f.text:
         line.append(f"  “{f.text}”")
     console.print(line)
@@ -473,7 +479,8 @@ def _note(n: int, f: Finding, prefix: str) -> str:
         else ""
     )
     return (
-        f'<li class="note sev-{_e(f.severity)}" id="{prefix}-f{n}" data-rule="{_e(f.rule_id)}">'
+        f'<li class="note sev-{_e(f.severity)}" id="{prefix}-f{n}" data-rule="{_e(f.rule_id)}" '
+        f'data-source="{_e(f.source)}">'
         f'<span class="badge sev-{_e(f.severity)}">{_e(f.severity)}</span> '
         f'<span class="category">{_e(f.category)}</span> '
         f'<code class="rule">{_e(f.rule_id)}</code>{quote}'

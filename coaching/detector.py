@@ -1,0 +1,459 @@
+"""The learned conduct detector: sentence in, one probability per conduct category out.
+
+    det = ConductDetector(encoder_path).fit(sentences, labels, langs)
+    det.set_thresholds(heldout_sentences, heldout_labels, heldout_langs)  # precision >= 0.95
+    det.save("models/coaching-detector")
+    det = ConductDetector.load("models/coaching-detector")
+    det.predict_proba(["I can't do that."])  # (1, n_categories)
+
+scikit-learn-like: parameters in `__init__`, learned state with a trailing underscore. The
+network (`coaching.detector_model`) reuses the encoder's embeddings and bottom layers as they
+are and fine-tunes the layer(s) above; training caches the frozen layers' output once, so each
+epoch only runs the fine-tuned part.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from calmdesk.errors import InputError
+from coaching.rulebook import CATEGORIES
+
+DETECTOR_FORMAT = 1
+PREFIX = "query: "  # e5's convention for classification inputs
+CONFIG_FILE = "detector.json"
+
+
+class ConductDetector:
+    def __init__(
+        self,
+        encoder_path: str | Path | None = None,
+        *,
+        n_layers: int = 2,
+        n_trainable: int = 1,
+        max_length: int = 48,
+        epochs: int = 4,
+        batch_size: int = 32,
+        learning_rate: float = 1e-4,
+        head_learning_rate: float = 2e-3,
+        target_precision: float = 0.95,
+        min_threshold: float = 0.5,
+        seed: int = 0,
+        threads: int | None = None,
+        quantize: bool = True,
+        verbose: bool = False,
+    ):
+        self.encoder_path = encoder_path
+        self.n_layers = n_layers
+        self.n_trainable = n_trainable
+        self.max_length = max_length
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.head_learning_rate = head_learning_rate
+        self.target_precision = target_precision
+        self.min_threshold = min_threshold
+        self.seed = seed
+        self.threads = threads
+        self.quantize = quantize
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ training
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[Sequence[str]],
+        langs: Sequence[str] | None = None,
+    ) -> ConductDetector:
+        """Fine-tune the top layer(s) and the head on sentences with their category lists."""
+        import torch
+
+        texts, y = self._check_xy(texts, labels)
+        self._set_threads()
+        torch.manual_seed(self.seed)
+        rng = random.Random(self.seed)
+        self.classes_ = list(CATEGORIES)
+        self._build(all_layers=True)
+        self.encoder_dir_ = str(self._encoder_dir())
+        net = self.network_
+        ids = self._tokenize(texts)
+        net.eval()
+        cached = self._cached_bottoms(ids)  # frozen layers' output, once (and on disk)
+        if self.verbose:
+            print(f"frozen layers' output ready for {len(ids)} sentences", flush=True)
+        for p in net.parameters():
+            p.requires_grad_(False)
+        top_params = [p for i, layer in enumerate(net.layers) if i >= net.n_frozen
+                      for p in layer.parameters()]  # fmt: skip
+        for p in (*top_params, *net.head.parameters()):
+            p.requires_grad_(True)
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": top_params, "lr": self.learning_rate},
+                {"params": list(net.head.parameters()), "lr": self.head_learning_rate},
+            ],
+            weight_decay=0.01,
+        )
+        target = torch.tensor(y, dtype=torch.float32)
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+        order = list(range(len(texts)))
+        self.loss_curve_ = []
+        for _ in range(self.epochs):
+            net.train()
+            net.embeddings.eval()
+            for layer in net.layers[: net.n_frozen]:
+                layer.eval()
+            rng.shuffle(order)
+            total = 0.0
+            for batch in _length_batches(order, ids, self.batch_size, rng):
+                hidden, mask = _pad_hidden([cached[i].float() for i in batch])
+                logits = net.top(hidden, mask)
+                loss = loss_fn(logits, target[batch])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total += float(loss.detach()) * len(batch)
+            self.loss_curve_.append(total / len(texts))
+            if self.verbose:
+                print(f"epoch {len(self.loss_curve_)}: loss {self.loss_curve_[-1]:.4f}", flush=True)
+        net.eval()
+        for p in net.parameters():
+            p.requires_grad_(False)
+        self.thresholds_ = {}
+        self.n_train_ = len(texts)
+        self._fast = None
+        return self
+
+    def set_thresholds(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[Sequence[str]],
+        langs: Sequence[str],
+        probabilities: np.ndarray | None = None,
+    ) -> ConductDetector:
+        """Per language, the lowest threshold at which flagging "any category above it" keeps
+        precision >= target_precision on these (held-out) sentences, never below min_threshold."""
+        self._check_fitted()
+        texts, y = self._check_xy(texts, labels)
+        proba = self.predict_proba(texts) if probabilities is None else probabilities
+        scores = proba.max(axis=1)
+        positive = y.any(axis=1)
+        self.threshold_support_ = {}
+        for lang in sorted(set(langs)):
+            idx = np.array([i for i, lg in enumerate(langs) if lg == lang])
+            t, precision, recall = pick_threshold(
+                scores[idx], positive[idx], self.target_precision, self.min_threshold
+            )
+            self.thresholds_[lang] = t
+            self.threshold_support_[lang] = {
+                "sentences": len(idx),
+                "positives": int(positive[idx].sum()),
+                "precision": round(precision, 4),
+                "recall": round(recall, 4),
+            }
+        return self
+
+    # ------------------------------------------------------------------ inference
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """(n_texts, n_categories) probabilities; columns in `classes_` order."""
+        import torch
+
+        self._check_fitted()
+        if not len(texts):
+            return np.zeros((0, len(self.classes_)), dtype=np.float32)
+        self._set_threads()
+        ids = self._tokenize(list(texts))
+        out = np.zeros((len(texts), len(self.classes_)), dtype=np.float32)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        network = self._inference_network()
+        with torch.inference_mode():
+            for start in range(0, len(order), 64):
+                batch = order[start : start + 64]
+                input_ids, mask = _pad_ids([ids[i] for i in batch], self.pad_id_)
+                logits = network(input_ids, mask)
+                out[batch] = torch.sigmoid(logits).numpy()
+        return out
+
+    def _inference_network(self):
+        """The network as inference runs it: int8 linear layers when `quantize` (2.5x faster
+        on one core); thresholds are set through the same path, so they fit it."""
+        if not self.quantize:
+            return self.network_
+        if getattr(self, "_fast", None) is None:
+            import warnings
+
+            import torch
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch's notice that torchao will replace this
+                # a loaded detector never trains again: quantize in place (no second copy of
+                # the embeddings); a freshly trained one keeps its fp32 layers for save()
+                self._fast = torch.ao.quantization.quantize_dynamic(
+                    self.network_, {torch.nn.Linear}, dtype=torch.qint8,
+                    inplace=getattr(self, "_loaded", False),
+                )  # fmt: skip
+        return self._fast
+
+    def threshold_for(self, lang: str) -> float:
+        self._check_fitted()
+        return self.thresholds_.get(lang, max(self.thresholds_.values(), default=0.5))
+
+    def predict(self, texts: Sequence[str], langs: Sequence[str]) -> list[list[str]]:
+        """The categories at or above each sentence's language threshold."""
+        proba = self.predict_proba(texts)
+        return [
+            [c for c, p in zip(self.classes_, row, strict=True) if p >= self.threshold_for(lang)]
+            for row, lang in zip(proba, langs, strict=True)
+        ]
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fine-tuned layers and head (fp16) and the settings; not the encoder."""
+        from safetensors.torch import save_file
+
+        from coaching.detector_model import HEAD_FILE
+
+        self._check_fitted()
+        if getattr(self, "_loaded", False) and getattr(self, "_fast", None) is not None:
+            raise InputError("a loaded detector quantized for inference cannot be saved again")
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().half().contiguous() for k, v in
+                 self.network_.trainable_state().items()}  # fmt: skip
+        save_file(state, str(path / HEAD_FILE), metadata={"format": "pt"})
+        config = {
+            "format": DETECTOR_FORMAT,
+            "classes": self.classes_,
+            "thresholds": self.thresholds_,
+            "threshold_support": getattr(self, "threshold_support_", {}),
+            "params": {
+                "n_layers": self.n_layers,
+                "n_trainable": self.n_trainable,
+                "max_length": self.max_length,
+                "epochs": self.epochs,
+                "batch_size": self.batch_size,
+                "learning_rate": self.learning_rate,
+                "head_learning_rate": self.head_learning_rate,
+                "target_precision": self.target_precision,
+                "min_threshold": self.min_threshold,
+                "seed": self.seed,
+                "quantize": self.quantize,
+            },
+            "encoder": self.encoder_info_,
+            "n_train_sentences": getattr(self, "n_train_", None),
+        }
+        (path / CONFIG_FILE).write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        encoder_path: str | Path | None = None,
+        threads: int | None = None,
+        quantize: bool | None = None,
+    ) -> ConductDetector:
+        """A saved detector on top of the built encoder (default: `calmdesk encoder build`'s)."""
+        from safetensors.torch import load_file
+
+        from coaching.detector_model import HEAD_FILE
+
+        path = Path(path)
+        try:
+            config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"{path}: not a conduct detector directory ({exc})") from exc
+        if config.get("format") != DETECTOR_FORMAT:
+            raise InputError(
+                f"{path / CONFIG_FILE}: unknown detector format {config.get('format')!r}"
+            )
+        params = dict(config["params"])
+        if quantize is not None:
+            params["quantize"] = quantize
+        det = cls(encoder_path, threads=threads, **params)
+        det.classes_ = list(config["classes"])
+        det.thresholds_ = {k: float(v) for k, v in config["thresholds"].items()}
+        det.threshold_support_ = config.get("threshold_support", {})
+        det._build(all_layers=False)
+        expected = det.encoder_info_.get("hidden_size")
+        if config.get("encoder", {}).get("hidden_size") not in (None, expected):
+            raise InputError(
+                f"{path}: trained on an encoder with hidden size "
+                f"{config['encoder']['hidden_size']}, the built encoder has {expected}"
+            )
+        state = {k: v.float() for k, v in load_file(str(path / HEAD_FILE)).items()}
+        result = det.network_.load_state_dict(state, strict=False)
+        wanted = set(det.network_.trainable_state())
+        if result.unexpected_keys or wanted - set(state):
+            raise InputError(f"{path / HEAD_FILE}: tensors do not fit the detector's layers")
+        det.network_.eval()
+        for p in det.network_.parameters():
+            p.requires_grad_(False)
+        det._loaded = True
+        return det
+
+    # ------------------------------------------------------------------ internals
+
+    def _encoder_dir(self) -> Path:
+        from coaching.detector_runtime import resolve_encoder_dir
+
+        return resolve_encoder_dir(self.encoder_path)
+
+    def _build(self, all_layers: bool) -> None:
+        from transformers import AutoTokenizer
+
+        from coaching.detector_model import ConductNetwork, encoder_config, load_encoder_part
+
+        encoder_dir = self._encoder_dir()
+        config = encoder_config(encoder_dir)
+        self.network_ = ConductNetwork(config, self.n_layers, self.n_trainable, len(self.classes_))
+        load_encoder_part(self.network_, encoder_dir, all_layers=all_layers)
+        self.network_.eval()
+        try:
+            self.tokenizer_ = AutoTokenizer.from_pretrained(str(encoder_dir))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{encoder_dir}: cannot load the encoder's tokenizer ({exc})") from exc
+        pad = self.tokenizer_.pad_token_id
+        self.pad_id_ = int(pad if pad is not None else 0)
+        self.encoder_info_ = {"hidden_size": config.hidden_size, "vocab_size": config.vocab_size}
+
+    def _tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        enc = self.tokenizer_(
+            [PREFIX + t for t in texts], truncation=True, max_length=self.max_length
+        )
+        return enc["input_ids"]
+
+    def _cached_bottoms(self, ids: list[list[int]]) -> list:
+        """The frozen layers' output for these token ids, kept in the calmdesk cache so that a
+        retraining with other epochs or learning rates skips the encoder's bottom."""
+        import hashlib
+
+        import torch
+
+        from calmdesk.settings import cache_dir
+
+        key = hashlib.sha256(
+            json.dumps([self.encoder_dir_, self.network_.n_frozen, ids]).encode()
+        ).hexdigest()[:24]
+        path = cache_dir() / "detector" / f"bottom-{key}.pt"
+        if path.is_file():
+            try:
+                return torch.load(path)
+            except (OSError, RuntimeError, EOFError):
+                pass  # a broken cache file only costs the recomputation
+        out = self._bottoms(ids)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save([t.half() for t in out], path)
+        except OSError:
+            pass
+        return out
+
+    def _bottoms(self, ids: list[list[int]]) -> list:
+        import torch
+
+        out: list = [None] * len(ids)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        with torch.inference_mode():
+            for start in range(0, len(order), 64):
+                batch = order[start : start + 64]
+                input_ids, mask = _pad_ids([ids[i] for i in batch], self.pad_id_)
+                hidden = self.network_.bottom(input_ids, mask)
+                for row, i in enumerate(batch):
+                    out[i] = hidden[row, : len(ids[i])].clone()
+        return out
+
+    def _check_xy(self, texts, labels) -> tuple[list[str], np.ndarray]:
+        texts = list(texts)
+        if len(texts) != len(labels):
+            raise InputError(f"{len(texts)} texts but {len(labels)} label lists")
+        if not texts:
+            raise InputError("no sentences to train or score the detector on")
+        classes = list(CATEGORIES)
+        y = np.zeros((len(texts), len(classes)), dtype=np.float32)
+        for i, cats in enumerate(labels):
+            for c in cats:
+                if c not in CATEGORIES:
+                    raise InputError(
+                        f"row {i}: unknown category {c!r}; expected one of {', '.join(classes)}"
+                    )
+                y[i, classes.index(c)] = 1.0
+        return texts, y
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "network_"):
+            raise InputError("the detector is not trained: call fit() or ConductDetector.load()")
+
+    def _set_threads(self) -> None:
+        if self.threads:
+            import torch
+
+            torch.set_num_threads(self.threads)
+
+
+def pick_threshold(
+    scores: np.ndarray, positive: np.ndarray, target: float, floor: float
+) -> tuple[float, float, float]:
+    """Lowest threshold whose flagged set keeps precision >= target (>= floor); with the
+    precision and recall it gives. No threshold reaching the target: the top score's."""
+    order = np.argsort(-scores, kind="stable")
+    s, pos = scores[order], positive[order].astype(bool)
+    tp = np.cumsum(pos)
+    precision = tp / np.arange(1, len(s) + 1)
+    n_pos = max(int(pos.sum()), 1)
+    best = None
+    for k in range(len(s)):
+        if k + 1 < len(s) and s[k + 1] == s[k]:
+            continue  # a threshold flags every tied score or none of them
+        if precision[k] >= target:
+            best = k
+    if best is None:  # nothing reaches the target: flag only what scores above everything seen
+        t = float(min(max(s[0], floor) + 1e-4, 1.0)) if len(s) else 1.0
+    else:
+        t = max(float(s[best]), floor)
+    flagged = scores >= t
+    p = float((flagged & positive).sum() / max(flagged.sum(), 1))
+    return round(t, 4), p, float((flagged & positive).sum() / n_pos)
+
+
+def _pad_ids(seqs: list[list[int]], pad_id: int):
+    import torch
+
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+        mask[i, : len(s)] = 1
+    return ids, mask
+
+
+def _pad_hidden(rows: list):
+    import torch
+
+    width = max(r.shape[0] for r in rows)
+    hidden = torch.zeros((len(rows), width, rows[0].shape[1]), dtype=torch.float32)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        hidden[i, : r.shape[0]] = r
+        mask[i, : r.shape[0]] = 1
+    return hidden, mask
+
+
+def _length_batches(order: list[int], ids: list[list[int]], size: int, rng: random.Random):
+    """Batches of similar length (less padding), in a shuffled order."""
+    chunk = size * 16
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start : start + chunk], key=lambda i: len(ids[i]))
+        batches.extend(part[i : i + size] for i in range(0, len(part), size))
+    rng.shuffle(batches)
+    return batches

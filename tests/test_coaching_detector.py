@@ -1,0 +1,269 @@
+"""The learned conduct detector: training and loading on a tiny encoder, thresholds, the
+descriptive-vs-refusal check, rules+model merging and the --detector switch."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from calmdesk.errors import InputError
+from coaching.detector import ConductDetector, pick_threshold
+from coaching.findings import Finding
+from tests.coaching_tiny_encoder import build_tiny_encoder
+
+RUDE = ["calm down xx", "xx whatever", "relax xx now", "xx seriously", "you xx again", "oh xx"]
+FINE = ["thanks a lot", "your parcel ships today", "happy to help", "one moment please",
+        "the refund is done", "have a good day"]  # fmt: skip
+ZH_RUDE = ["冷静xx", "xx没问题", "您好xx"]
+ZH_FINE = ["您好", "谢谢", "没问题"]
+
+
+@pytest.fixture(scope="module")
+def encoder_dir(tmp_path_factory):
+    return build_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"))
+
+
+@pytest.fixture(scope="module")
+def trained(encoder_dir, tmp_path_factory):
+    texts = RUDE * 3 + FINE * 3 + ZH_RUDE * 3 + ZH_FINE * 3
+    labels = [["rude_language"] if "xx" in t else [] for t in texts]
+    langs = ["zh" if any("\u4e00" <= c <= "\u9fff" for c in t) else "en" for t in texts]
+    det = ConductDetector(
+        encoder_dir, n_layers=2, n_trainable=1, epochs=25, batch_size=8,
+        learning_rate=3e-3, head_learning_rate=3e-2, threads=1,
+    ).fit(texts, labels, langs)  # fmt: skip
+    det.set_thresholds(texts, labels, langs)
+    out = det.save(tmp_path_factory.mktemp("detector") / "det")
+    return det, out
+
+
+def test_training_learns_and_only_the_top_layer_and_head_are_stored(trained):
+    det, out = trained
+    proba = det.predict_proba(RUDE + FINE)[:, det.classes_.index("rude_language")]
+    assert proba[: len(RUDE)].min() > proba[len(RUDE) :].max()
+    assert det.loss_curve_[-1] < det.loss_curve_[0]
+    from safetensors import safe_open
+
+    with safe_open(str(out / "detector.safetensors"), "pt") as fh:
+        keys = list(fh.keys())
+        assert {fh.get_tensor(k).dtype for k in keys} == {__import__("torch").float16}
+    assert keys and all(k.startswith(("layers.1.", "head.")) for k in keys)
+    config = json.loads((out / "detector.json").read_text())
+    assert set(config["thresholds"]) == {"en", "zh"}
+
+
+def test_a_loaded_detector_gives_the_same_probabilities(trained, encoder_dir):
+    det, out = trained
+    plain = ConductDetector.load(out, encoder_path=encoder_dir, quantize=False)
+    assert plain.thresholds_ == det.thresholds_
+    texts = RUDE + ZH_FINE
+    det.quantize = False
+    try:
+        assert np.allclose(det.predict_proba(texts), plain.predict_proba(texts), atol=2e-3)
+    finally:
+        det.quantize = True
+    fast = ConductDetector.load(out, encoder_path=encoder_dir)  # int8 linear layers
+    assert np.allclose(fast.predict_proba(texts), plain.predict_proba(texts), atol=0.05)
+    assert fast.predict(["calm down xx", "thanks a lot"], ["en", "en"]) == [["rude_language"], []]
+    with pytest.raises(InputError, match="cannot be saved"):
+        fast.save(out.parent / "again")
+
+
+def test_loading_without_an_encoder_or_detector_is_a_clear_error(trained, tmp_path):
+    _, out = trained
+    with pytest.raises(InputError, match="no built encoder"):
+        ConductDetector.load(out, encoder_path=tmp_path)
+    with pytest.raises(InputError, match="not a conduct detector directory"):
+        ConductDetector.load(tmp_path, encoder_path=tmp_path)
+    with pytest.raises(InputError, match="not trained"):
+        ConductDetector().predict_proba(["x"])
+
+
+def test_unknown_category_in_training_labels_is_refused(encoder_dir):
+    with pytest.raises(InputError, match="unknown category 'grumpy'"):
+        ConductDetector(encoder_dir).fit(["a"], [["grumpy"]])
+
+
+def test_threshold_is_the_lowest_that_keeps_precision():
+    scores = np.array([0.99, 0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.4])
+    positive = np.array([1, 1, 1, 1, 0, 1, 0, 0], dtype=bool)
+    t, p, r = pick_threshold(scores, positive, target=0.95, floor=0.5)
+    assert t == 0.85 and p == 1.0 and r == 0.8
+    t, p, r = pick_threshold(scores, positive, target=0.8, floor=0.5)
+    assert t == 0.7 and p == pytest.approx(5 / 6) and r == 1.0
+    # the floor wins over a lower threshold, and nothing reaching the target flags nothing seen
+    assert pick_threshold(scores, np.ones(8, bool), 0.95, floor=0.5)[0] == 0.5
+    t, _, r = pick_threshold(scores, np.zeros(8, bool), 0.95, floor=0.5)
+    assert t > 0.99 and r == 0.0
+
+
+def test_thresholds_are_set_per_language(trained):
+    det, _ = trained
+    assert set(det.thresholds_) == {"en", "zh"}
+    for lang, info in det.threshold_support_.items():
+        assert info["precision"] >= 0.95, (lang, info)
+        assert 0.5 <= det.thresholds_[lang] <= 1.0
+    assert det.threshold_for("ru") == max(det.thresholds_.values())  # unseen language: strictest
+
+
+@pytest.mark.parametrize(
+    ("sentence", "lang", "expected"),
+    [
+        ("屏幕无法亮起一般是电量耗尽，建议充电半小时。", "zh", True),
+        ("不知道您现在方便接电话吗？", "zh", True),
+        ("相機無法對焦。", "zh", True),
+        ("我们无法给您退款。", "zh", False),
+        ("Siento mucho que no pueda acceder a su cuenta.", "es", True),
+        ("No podemos devolverle el dinero.", "es", False),
+        ("Не могу не отметить ваше терпение.", "ru", True),
+        ("Я не могу вернуть деньги.", "ru", False),
+        ("The camera can't focus in low light.", "en", True),
+        ("No problem, happy to help!", "en", True),
+        ("I can't refund that.", "en", False),
+    ],
+)
+def test_descriptive_vs_refusal(sentence, lang, expected):
+    from coaching.descriptive import is_descriptive, keeps
+
+    assert is_descriptive(sentence, lang) is expected
+    assert keeps("negative_language", sentence, lang) is not expected
+    assert keeps("rude_language", sentence, lang)  # the check only concerns refusals
+
+
+def _rule_finding(start, end, category="negative_language", text="x") -> Finding:
+    return Finding(
+        rule_id=f"en.{category}.r", category=category, severity="error", turn=0,
+        speaker="agent", start=start, end=end, text=text, message="m", message_en="m",
+        suggestion="s",
+    )  # fmt: skip
+
+
+def test_rules_and_model_merge_into_one_finding_per_sentence_and_category():
+    from coaching.detector_runtime import SentenceHit, merge_turn
+
+    text = "I can't do that. Calm down. Thanks."
+    rule = _rule_finding(0, 7, text="I can't")
+    hits = [
+        SentenceHit(0, 0, 16, "negative_language", 0.97),  # same sentence, same category
+        SentenceHit(0, 17, 27, "rude_language", 0.91),  # a sentence the rules missed
+    ]
+    out = merge_turn([rule], hits, text, "en", 3, "agent", "both")
+    assert [(f.source, f.category, f.start, f.end) for f in out] == [
+        ("both", "negative_language", 0, 7),  # the rule's exact span and rewrite are kept
+        ("model", "rude_language", 17, 27),
+    ]
+    assert out[0].probability == 0.97 and out[0].suggestion == "s"
+    model = out[1]
+    assert model.text == "Calm down." and model.turn == 3 and model.rule_id.endswith(".model")
+    assert model.severity == "warning" and model.probability == 0.91
+    # a second hit on the same sentence and category does not duplicate the merged finding
+    again = merge_turn([_rule_finding(0, 7)], [*hits, hits[0]], text, "en", 3, "agent", "both")
+    assert len(again) == 2
+    # model mode: only the model's findings, in the turn's language
+    only = merge_turn([], hits, text, "es", 3, "agent", "model")
+    assert [f.source for f in only] == ["model", "model"]
+    assert "cliente" in only[0].message and only[0].message_en != only[0].message
+
+
+def test_both_mode_drops_a_rule_refusal_on_a_descriptive_sentence():
+    from coaching.detector_runtime import merge_turn
+
+    text = "相机无法对焦是正常的。我们无法退款。"
+    described, refused = _rule_finding(2, 4), _rule_finding(13, 15)
+    out = merge_turn([described, refused], [], text, "zh", 0, "agent", "both")
+    assert out == [refused]
+
+
+@pytest.fixture
+def no_encoder(tmp_path, monkeypatch):
+    """A cache without a built encoder (another test may have built one in the shared one)."""
+    monkeypatch.setenv("CALMDESK_CACHE_DIR", str(tmp_path / "empty-cache"))
+
+
+def test_detector_mode_defaults_and_unavailable_model(tmp_path, no_encoder):
+    from coaching.checker import Checker
+    from coaching.detector_runtime import resolve_mode
+
+    missing = tmp_path / "nothing"
+    assert resolve_mode(None, detector_dir=missing) == "rules"
+    assert Checker(detector_dir=str(missing)).mode == "rules"
+    with pytest.raises(InputError, match="unavailable: no trained detector"):
+        Checker(detector="model", detector_dir=str(missing))
+    with pytest.raises(InputError, match="unknown detector 'smart'"):
+        resolve_mode("smart")
+    # the test cache has no built encoder: the shipped detector cannot run either
+    with pytest.raises(InputError, match="calmdesk encoder build"):
+        resolve_mode("both")
+    assert resolve_mode(None) == "rules" and resolve_mode("RULES") == "rules"
+
+
+def test_checker_with_the_model_reports_sources(trained, encoder_dir):
+    from coaching import Transcript, Turn
+    from coaching.checker import Checker
+
+    _, out = trained
+    opts = {"detector_dir": str(out), "encoder_path": str(encoder_dir)}
+    both = Checker(lang="en", detector="both", **opts)
+    assert both.mode == "both"
+    call = Transcript(
+        turns=[
+            Turn("Agent", "agent", "I can't do that. oh xx"),
+            Turn("Customer", "customer", "What?"),
+            Turn("Agent", "agent", "thanks a lot"),
+        ]
+    )
+    result = both.check(call)
+    sources = {(f.turn, f.category, f.source) for f in result.findings}
+    assert (0, "negative_language", "rules") in sources
+    assert (0, "rude_language", "model") in sources
+    assert all(f.turn == 0 for f in result.findings)
+    model_only = Checker(lang="en", detector="model", **opts).check(call)
+    assert {f.source for f in model_only.findings} == {"model"}
+    assert Checker(lang="en", detector="rules", **opts).check(call).findings[0].source == "rules"
+    # the config applies to model findings too
+    from coaching.config import CoachConfig
+
+    quiet = Checker(lang="en", detector="both", config=CoachConfig(disable=["rude_language"]),
+                    **opts)  # fmt: skip
+    assert "rude_language" not in {f.category for f in quiet.check(call).findings}
+    assert both.check_text("oh xx", lang="en")[0].source == "model"
+
+
+def test_cli_detector_flag(tmp_path, capsys, monkeypatch, no_encoder):
+    from tests.test_coaching_cli import coach_in_process
+
+    call = tmp_path / "call.txt"
+    call.write_text("Agent: I can't do that.\nCustomer: Why?\n", encoding="utf-8")
+    proc = coach_in_process(capsys, monkeypatch, str(call), "--detector", "model")
+    assert proc.returncode == 2 and proc.stderr.startswith("error:")
+    assert "calmdesk encoder build" in proc.stderr and "Traceback" not in proc.stderr
+    proc = coach_in_process(capsys, monkeypatch, str(call), "--detector", "smart")
+    assert proc.returncode == 2 and "unknown detector 'smart'" in proc.stderr
+    proc = coach_in_process(capsys, monkeypatch, str(call), "--detector", "rules", "-f", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["findings"][0]["source"] == "rules"
+
+
+def test_api_detector_field(no_encoder):
+    from pydantic import ValidationError
+
+    from api.errors import ApiError
+    from api.schemas import CoachRequest, CoachResult
+    from api.services import CoachService
+
+    service = CoachService()
+    service.loaded = True  # skip the warm-up of every language; "en" compiles on first use
+    body = {"text": "Agent: I can't do that.\nCustomer: Why?", "lang": "en"}
+    ok = service.check(CoachRequest(**body, detector="rules"), 500, 60)
+    assert ok["findings"][0]["source"] == "rules"
+    assert CoachResult(**ok).findings[0].source == "rules"
+    default = service.check(CoachRequest(**body), 500, 60)  # no model here: rules
+    assert default["findings"] == ok["findings"]
+    with pytest.raises(ApiError) as missing:
+        service.check(CoachRequest(**body, detector="model"), 500, 60, "items.2")
+    assert missing.value.status_code == 503 and missing.value.code == "model_unavailable"
+    assert "needs the learned model" in missing.value.detail
+    with pytest.raises(ValidationError, match="detector"):
+        CoachRequest(**body, detector="smart")

@@ -270,9 +270,9 @@ class CoachService:
         self._check_detector(request.detector, _prefixed(prefix, "detector"))
         try:
             lang = normalize_lang_code(request.lang) if request.lang else None
-            result = self._checker(
-                lang, request.script, request.mood, request.detector
-            ).check(transcript)
+            result = self._checker(lang, request.script, request.mood, request.detector).check(
+                transcript
+            )
         except UnsupportedLanguageError as exc:
             raise ApiError(
                 422, "unsupported_language", str(exc), _prefixed(prefix, "lang")

@@ -83,7 +83,9 @@ def test_end_before_start_is_a_422_naming_the_turn(client):
     response = client.post("/v1/coach", json={"transcript": {"turns": turns}, "lang": "es"})
     assert response.status_code == 422
     error = response.json()["error"]
-    assert error["code"] == "invalid_transcript" and "start" in error["message"]
+    # the request schema refuses it before any parsing, naming the turn
+    assert (error["code"], error["field"]) == ("validation_error", "transcript.turns.0")
+    assert "before its start" in error["message"]
 
 
 def test_batch_answers_per_agent_scorecards(client):

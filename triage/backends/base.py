@@ -76,6 +76,27 @@ BACKENDS = {
 BACKEND_ALIASES = {"auto": "per_language"}
 
 
+def checked_fit_inputs(
+    texts: Sequence[str],
+    langs: Sequence[str],
+    targets: dict[str, Sequence],
+    weights: Sequence[float] | None,
+) -> np.ndarray:
+    """The sample weights for `fit`, after checking every input has one entry per text."""
+    n = len(texts)
+    if n == 0:
+        raise InputError("no training texts")
+    if len(langs) != n:
+        raise InputError(f"{n} training texts but {len(langs)} languages")
+    for head, values in targets.items():
+        if len(values) != n:
+            raise InputError(f"{n} training texts but {len(values)} {head!r} targets")
+    sample_weight = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+    if sample_weight.shape != (n,):
+        raise InputError(f"{n} training texts but {sample_weight.shape[0]} sample weights")
+    return sample_weight
+
+
 def canonical_backend_name(name: str) -> str:
     """The registered name behind `name` (an alias or the name itself)."""
     return BACKEND_ALIASES.get(name, name)

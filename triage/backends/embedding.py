@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from calmdesk.errors import InputError
-from triage.backends.base import read_state_json
+from triage.backends.base import checked_fit_inputs, read_state_json
 from triage.backends.dense_heads import DenseLinearHeads
 
 STATE_FILE = "embedding_backend.json"
@@ -114,17 +114,7 @@ class EmbeddingBackend(BaseEstimator):
         dev: tuple[Sequence[str], Sequence[str], dict[str, Sequence]] | None = None,
     ) -> EmbeddingBackend:
         """Embed the texts (frozen encoder) and learn every head; `dev` is not needed."""
-        n = len(texts)
-        if n == 0:
-            raise InputError("no training texts")
-        if len(langs) != n:
-            raise InputError(f"{n} training texts but {len(langs)} languages")
-        for head, values in targets.items():
-            if len(values) != n:
-                raise InputError(f"{n} training texts but {len(values)} {head!r} targets")
-        sample_weight = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
-        if sample_weight.shape != (n,):
-            raise InputError(f"{n} training texts but {sample_weight.shape[0]} sample weights")
+        sample_weight = checked_fit_inputs(texts, langs, targets, weights)
         X = self._features(texts, langs, cache=self.cache_embeddings)
         self.heads_ = self._heads().fit(X, targets, sample_weight)
         self.classes_ = self.heads_.classes_

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from calmdesk.errors import InputError
-from triage.backends.base import MULTI_LABEL_HEADS, SINGLE_LABEL_HEADS
+from triage.backends.base import MULTI_LABEL_HEADS, SINGLE_LABEL_HEADS, checked_fit_inputs
 from triage.backends.params import ParamsMixin
 from triage.features import (
     CharNgramTfidf,
@@ -206,16 +206,7 @@ class LinearBackend(ParamsMixin):
     ) -> LinearBackend:
         """Learn every head; records whose target for a head is None do not train that head."""
         n = len(texts)
-        if n == 0:
-            raise InputError("no training texts")
-        if len(langs) != n:
-            raise InputError(f"{n} training texts but {len(langs)} languages")
-        for head, values in targets.items():
-            if len(values) != n:
-                raise InputError(f"{n} training texts but {len(values)} {head!r} targets")
-        sample_weight = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
-        if sample_weight.shape != (n,):
-            raise InputError(f"{n} training texts but {sample_weight.shape[0]} sample weights")
+        sample_weight = checked_fit_inputs(texts, langs, targets, weights)
 
         X = self._features(texts, langs, fit_rows=self._vocabulary_rows(targets, n))
         self.classes_ = {}

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from calmdesk.errors import InputError
-from triage.backends.base import read_state_json
+from triage.backends.base import checked_fit_inputs, read_state_json
 from triage.backends.dense_heads import DenseLinearHeads
 
 STATE_FILE = "static_backend.json"
@@ -112,17 +112,7 @@ class StaticBackend:
         dev: tuple[Sequence[str], Sequence[str], dict[str, Sequence]] | None = None,
     ) -> StaticBackend:
         """Learn every head on the static features; `dev` is not needed."""
-        n = len(texts)
-        if n == 0:
-            raise InputError("no training texts")
-        if len(langs) != n:
-            raise InputError(f"{n} training texts but {len(langs)} languages")
-        for head, values in targets.items():
-            if len(values) != n:
-                raise InputError(f"{n} training texts but {len(values)} {head!r} targets")
-        sample_weight = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
-        if sample_weight.shape != (n,):
-            raise InputError(f"{n} training texts but {sample_weight.shape[0]} sample weights")
+        sample_weight = checked_fit_inputs(texts, langs, targets, weights)
         self.heads_ = self._heads().fit(self._features(texts, langs), targets, sample_weight)
         self.classes_ = self.heads_.classes_
         return self

@@ -310,11 +310,13 @@ class ConductDetector:
     def _build(self, all_layers: bool) -> None:
         from transformers import AutoTokenizer
 
-        from coaching.detector_model import ConductNetwork, encoder_config, load_encoder_part
+        from coaching.detector_model import conduct_network_class, encoder_config, load_encoder_part
 
         encoder_dir = self._encoder_dir()
         config = encoder_config(encoder_dir)
-        self.network_ = ConductNetwork(config, self.n_layers, self.n_trainable, len(self.classes_))
+        self.network_ = conduct_network_class()(
+            config, self.n_layers, self.n_trainable, len(self.classes_)
+        )
         load_encoder_part(self.network_, encoder_dir, all_layers=all_layers)
         self.network_.eval()
         try:

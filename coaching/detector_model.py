@@ -1,6 +1,9 @@
 """The conduct detector's network: the encoder's bottom layers (frozen, from `calmdesk encoder
 build`), its next layer(s) fine-tuned, mean pooling and one linear multi-label head.
 
+The torch module class comes from `conduct_network_class()`, so importing this file stays
+cheap (no torch) for the parts of calmdesk that never run the detector.
+
 Only the fine-tuned layers and the head are stored with the detector (fp16, a few MB); the
 embeddings and frozen layers are read from the built encoder's safetensors file at load time,
 so the shipped artefact never holds the whole encoder.
@@ -9,10 +12,8 @@ so the shipped artefact never holds the whole encoder.
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
-
-import torch
-from torch import nn
 
 from calmdesk.errors import InputError
 
@@ -20,57 +21,65 @@ WEIGHTS_FILE = "model.safetensors"  # the encoder's weights, as `calmdesk encode
 HEAD_FILE = "detector.safetensors"  # ours: the fine-tuned layers and the head
 
 
-class ConductNetwork(nn.Module):
-    """Embeddings + `n_layers` transformer layers (the top `n_trainable` fine-tuned) + head."""
+@cache
+def conduct_network_class() -> type:
+    """The network class, built on first use: importing this module must not import torch."""
+    import torch
+    from torch import nn
 
-    def __init__(self, config, n_layers: int, n_trainable: int, n_labels: int):
-        from transformers.models.bert.modeling_bert import BertEmbeddings, BertLayer
+    class ConductNetwork(nn.Module):
+        """Embeddings + `n_layers` transformer layers (the top `n_trainable` fine-tuned) + head."""
 
-        super().__init__()
-        if not 1 <= n_trainable <= n_layers <= config.num_hidden_layers:
-            raise InputError(
-                f"detector layers: need 1 <= n_trainable ({n_trainable}) <= n_layers "
-                f"({n_layers}) <= the encoder's {config.num_hidden_layers} layers"
-            )
-        config._attn_implementation = "sdpa"
-        self.n_frozen = n_layers - n_trainable
-        self.embeddings = BertEmbeddings(config)
-        self.layers = nn.ModuleList([BertLayer(config, layer_idx=i) for i in range(n_layers)])
-        self.dropout = nn.Dropout(0.1)
-        self.head = nn.Linear(config.hidden_size, n_labels)
+        def __init__(self, config, n_layers: int, n_trainable: int, n_labels: int):
+            from transformers.models.bert.modeling_bert import BertEmbeddings, BertLayer
 
-    @staticmethod
-    def _mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        mask = attention_mask[:, None, None, :].to(dtype)
-        return (1.0 - mask) * torch.finfo(dtype).min
+            super().__init__()
+            if not 1 <= n_trainable <= n_layers <= config.num_hidden_layers:
+                raise InputError(
+                    f"detector layers: need 1 <= n_trainable ({n_trainable}) <= n_layers "
+                    f"({n_layers}) <= the encoder's {config.num_hidden_layers} layers"
+                )
+            config._attn_implementation = "sdpa"
+            self.n_frozen = n_layers - n_trainable
+            self.embeddings = BertEmbeddings(config)
+            self.layers = nn.ModuleList([BertLayer(config, layer_idx=i) for i in range(n_layers)])
+            self.dropout = nn.Dropout(0.1)
+            self.head = nn.Linear(config.hidden_size, n_labels)
 
-    def bottom(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Hidden states after the frozen layers (cached during training)."""
-        hidden = self.embeddings(input_ids=input_ids)
-        mask = self._mask(attention_mask, hidden.dtype)
-        for layer in self.layers[: self.n_frozen]:
-            hidden = layer(hidden, attention_mask=mask)
-        return hidden
+        @staticmethod
+        def _mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+            mask = attention_mask[:, None, None, :].to(dtype)
+            return (1.0 - mask) * torch.finfo(dtype).min
 
-    def top(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Logits from the frozen layers' output: fine-tuned layers, mean pooling, head."""
-        mask = self._mask(attention_mask, hidden.dtype)
-        for layer in self.layers[self.n_frozen :]:
-            hidden = layer(hidden, attention_mask=mask)
-        weights = attention_mask.to(hidden.dtype).unsqueeze(-1)
-        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-        return self.head(self.dropout(pooled))
+        def bottom(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            """Hidden states after the frozen layers (cached during training)."""
+            hidden = self.embeddings(input_ids=input_ids)
+            mask = self._mask(attention_mask, hidden.dtype)
+            for layer in self.layers[: self.n_frozen]:
+                hidden = layer(hidden, attention_mask=mask)
+            return hidden
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.top(self.bottom(input_ids, attention_mask), attention_mask)
+        def top(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            """Logits from the frozen layers' output: fine-tuned layers, mean pooling, head."""
+            mask = self._mask(attention_mask, hidden.dtype)
+            for layer in self.layers[self.n_frozen :]:
+                hidden = layer(hidden, attention_mask=mask)
+            weights = attention_mask.to(hidden.dtype).unsqueeze(-1)
+            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+            return self.head(self.dropout(pooled))
 
-    def trainable_state(self) -> dict[str, torch.Tensor]:
-        """What the detector stores: the fine-tuned layers and the head."""
-        return {
-            k: v
-            for k, v in self.state_dict().items()
-            if k.startswith("head.") or _layer_index(k) >= self.n_frozen
-        }
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.top(self.bottom(input_ids, attention_mask), attention_mask)
+
+        def trainable_state(self) -> dict[str, torch.Tensor]:
+            """What the detector stores: the fine-tuned layers and the head."""
+            return {
+                k: v
+                for k, v in self.state_dict().items()
+                if k.startswith("head.") or _layer_index(k) >= self.n_frozen
+            }
+
+    return ConductNetwork
 
 
 def _layer_index(key: str) -> int:
@@ -90,7 +99,7 @@ def encoder_config(encoder_dir: Path):
     return BertConfig(**{k: v for k, v in data.items() if k not in ("architectures", "dtype")})
 
 
-def load_encoder_part(network: ConductNetwork, encoder_dir: Path, all_layers: bool) -> None:
+def load_encoder_part(network, encoder_dir: Path, all_layers: bool) -> None:
     """Copy the embeddings and layers (all, or only the frozen ones) from the encoder file."""
     from safetensors import safe_open
 

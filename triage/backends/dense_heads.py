@@ -14,6 +14,7 @@ import numpy as np
 
 from calmdesk.errors import InputError
 from triage.backends.base import MULTI_LABEL_HEADS, SINGLE_LABEL_HEADS
+from triage.backends.params import ParamsMixin
 
 WEIGHTS_FILE = "heads.safetensors"
 
@@ -166,3 +167,45 @@ class DenseLinearHeads:
                 if key not in heads.constant_ and f"{key}.coef" not in weights:
                     raise InputError(f"{path}: no weights for {key!r}")
         return heads
+
+
+class DenseFeatureBackend(ParamsMixin):
+    """What the embedding and static backends share: dense text vectors (+ style cues) into
+    `DenseLinearHeads`. A subclass gives `_embed(texts, cache)` and the head parameters."""
+
+    name = "dense"
+
+    def _embed(self, texts: Sequence[str], cache: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    def _features(self, texts: Sequence[str], langs: Sequence[str], cache: bool = False):
+        X = self._embed(texts, cache)
+        if self.style_weight:
+            from triage.features import style_features
+
+            X = np.hstack([X, style_features(texts, langs) * np.float32(self.style_weight)])
+        return X
+
+    def _heads(self) -> DenseLinearHeads:
+        return DenseLinearHeads(
+            C=self.C,
+            emotion_C=self.emotion_C,
+            class_weight=self.class_weight,
+            emotion_class_weight=self.emotion_class_weight,
+            max_iter=self.max_iter,
+            complaint_only_emotions=self.complaint_only_emotions,
+        )
+
+    def _fit_heads(self, X: np.ndarray, targets: dict[str, Sequence], sample_weight) -> None:
+        self.heads_ = self._heads().fit(X, targets, sample_weight)
+        self.classes_ = self.heads_.classes_
+
+    def predict_proba(self, texts: Sequence[str], langs: Sequence[str]) -> dict[str, np.ndarray]:
+        """{head: (n_texts, n_classes)}; single-label rows sum to 1."""
+        if not hasattr(self, "heads_"):
+            raise InputError(f"the {self.name} backend is not fitted yet: call fit or load first")
+        if len(texts) != len(langs):
+            raise InputError(f"{len(texts)} texts but {len(langs)} languages")
+        if not len(texts):
+            return {h: np.zeros((0, len(c))) for h, c in self.classes_.items()}
+        return self.heads_.predict_proba(self._features(texts, langs))

@@ -15,17 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator
 
 from calmdesk.errors import InputError
 from triage.backends.base import checked_fit_inputs, read_state_json
-from triage.backends.dense_heads import DenseLinearHeads
+from triage.backends.dense_heads import DenseFeatureBackend, DenseLinearHeads
 
 STATE_FILE = "embedding_backend.json"
 FORMAT_VERSION = 1
 
 
-class EmbeddingBackend(BaseEstimator):
+class EmbeddingBackend(DenseFeatureBackend):
     """e5 embeddings (+ optional style cues) -> logistic-regression heads.
 
     `encoder`: an encoder directory, or None for the default one (built on first use).
@@ -80,31 +79,15 @@ class EmbeddingBackend(BaseEstimator):
             )
         return self.text_encoder_
 
-    def _features(self, texts: Sequence[str], langs: Sequence[str], cache: bool) -> np.ndarray:
+    def _embed(self, texts: Sequence[str], cache: bool) -> np.ndarray:
         encoder = self._text_encoder()
         if cache:
             from calmdesk.encoder import EmbeddingCache
 
-            X = EmbeddingCache(encoder).embed(texts)
-        else:
-            X = encoder.embed(texts)
-        if self.style_weight:
-            from triage.features import style_features
-
-            X = np.hstack([X, style_features(texts, langs) * np.float32(self.style_weight)])
-        return X
+            return EmbeddingCache(encoder).embed(texts)
+        return encoder.embed(texts)
 
     # ------------------------------------------------------------------ fit / predict
-    def _heads(self) -> DenseLinearHeads:
-        return DenseLinearHeads(
-            C=self.C,
-            emotion_C=self.emotion_C,
-            class_weight=self.class_weight,
-            emotion_class_weight=self.emotion_class_weight,
-            max_iter=self.max_iter,
-            complaint_only_emotions=self.complaint_only_emotions,
-        )
-
     def fit(
         self,
         texts: Sequence[str],
@@ -115,21 +98,9 @@ class EmbeddingBackend(BaseEstimator):
     ) -> EmbeddingBackend:
         """Embed the texts (frozen encoder) and learn every head; `dev` is not needed."""
         sample_weight = checked_fit_inputs(texts, langs, targets, weights)
-        X = self._features(texts, langs, cache=self.cache_embeddings)
-        self.heads_ = self._heads().fit(X, targets, sample_weight)
-        self.classes_ = self.heads_.classes_
+        self._fit_heads(self._features(texts, langs, self.cache_embeddings), targets, sample_weight)
         self.encoder_id_ = self._text_encoder().encoder_id
         return self
-
-    def predict_proba(self, texts: Sequence[str], langs: Sequence[str]) -> dict[str, np.ndarray]:
-        """{head: (n_texts, n_classes)}; single-label rows sum to 1."""
-        if not hasattr(self, "heads_"):
-            raise InputError("the embedding backend is not fitted yet: call fit or load first")
-        if len(texts) != len(langs):
-            raise InputError(f"{len(texts)} texts but {len(langs)} languages")
-        if not len(texts):
-            return {h: np.zeros((0, len(c))) for h, c in self.classes_.items()}
-        return self.heads_.predict_proba(self._features(texts, langs, cache=False))
 
     def card_info(self) -> dict[str, Any]:
         """What the model card says about the encoder."""

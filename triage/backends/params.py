@@ -10,6 +10,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from calmdesk.errors import InputError
+
 
 class ParamsMixin:
     """`get_params` / `set_params` / `repr` from the `__init__` signature, as scikit-learn's."""
@@ -32,7 +34,7 @@ class ParamsMixin:
         valid = set(self._get_param_names())
         for name, value in params.items():
             if name not in valid:
-                raise ValueError(
+                raise InputError(
                     f"invalid parameter {name!r} for {type(self).__name__}; "
                     f"valid: {', '.join(sorted(valid))}"
                 )

@@ -19,24 +19,14 @@ import numpy as np
 
 from calmdesk.errors import InputError
 from triage.backends.base import checked_fit_inputs, read_state_json
-from triage.backends.dense_heads import DenseLinearHeads
+from triage.backends.dense_heads import DenseFeatureBackend, DenseLinearHeads
 
 STATE_FILE = "static_backend.json"
 STATIC_DIR = "static"
 FORMAT_VERSION = 1
-_PARAMS = (
-    "static_model",
-    "style_weight",
-    "C",
-    "emotion_C",
-    "class_weight",
-    "emotion_class_weight",
-    "max_iter",
-    "complaint_only_emotions",
-)
 
 
-class StaticBackend:
+class StaticBackend(DenseFeatureBackend):
     """Static e5 embeddings (+ style cues) -> logistic-regression heads (scikit-learn style:
     params in __init__, fitted state with a trailing underscore)."""
 
@@ -62,17 +52,6 @@ class StaticBackend:
         self.max_iter = max_iter
         self.complaint_only_emotions = complaint_only_emotions
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """As scikit-learn's BaseEstimator (not imported: it costs the fast model's load time)."""
-        return {name: getattr(self, name) for name in _PARAMS}
-
-    def set_params(self, **params: Any) -> StaticBackend:
-        for name, value in params.items():
-            if name not in _PARAMS:
-                raise InputError(f"unknown static backend parameter {name!r}")
-            setattr(self, name, value)
-        return self
-
     def _embedder(self):
         if getattr(self, "embedder_", None) is None:
             from calmdesk.encoder.static import StaticEmbedder
@@ -85,23 +64,8 @@ class StaticBackend:
             self.embedder_ = StaticEmbedder(self.static_model)
         return self.embedder_
 
-    def _features(self, texts: Sequence[str], langs: Sequence[str]) -> np.ndarray:
-        X = self._embedder().embed(texts)
-        if self.style_weight:
-            from triage.features import style_features
-
-            X = np.hstack([X, style_features(texts, langs) * np.float32(self.style_weight)])
-        return X
-
-    def _heads(self) -> DenseLinearHeads:
-        return DenseLinearHeads(
-            C=self.C,
-            emotion_C=self.emotion_C,
-            class_weight=self.class_weight,
-            emotion_class_weight=self.emotion_class_weight,
-            max_iter=self.max_iter,
-            complaint_only_emotions=self.complaint_only_emotions,
-        )
+    def _embed(self, texts: Sequence[str], cache: bool) -> np.ndarray:
+        return self._embedder().embed(texts)  # a table lookup: nothing worth caching
 
     def fit(
         self,
@@ -113,19 +77,8 @@ class StaticBackend:
     ) -> StaticBackend:
         """Learn every head on the static features; `dev` is not needed."""
         sample_weight = checked_fit_inputs(texts, langs, targets, weights)
-        self.heads_ = self._heads().fit(self._features(texts, langs), targets, sample_weight)
-        self.classes_ = self.heads_.classes_
+        self._fit_heads(self._features(texts, langs), targets, sample_weight)
         return self
-
-    def predict_proba(self, texts: Sequence[str], langs: Sequence[str]) -> dict[str, np.ndarray]:
-        """{head: (n_texts, n_classes)}; single-label rows sum to 1."""
-        if not hasattr(self, "heads_"):
-            raise InputError("the static backend is not fitted yet: call fit or load first")
-        if len(texts) != len(langs):
-            raise InputError(f"{len(texts)} texts but {len(langs)} languages")
-        if not len(texts):
-            return {h: np.zeros((0, len(c))) for h, c in self.classes_.items()}
-        return self.heads_.predict_proba(self._features(texts, langs))
 
     def card_info(self) -> dict[str, Any]:
         """What the model card says about the static table and the encoder it came from."""

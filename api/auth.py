@@ -13,13 +13,12 @@ early exit), so neither timing nor the number of keys leaks which prefix was rig
 from __future__ import annotations
 
 import hmac
-import json
 
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import ApiError
+from api.errors import ApiError, send_error
 from api.keys import ALL_SCOPES, ApiKey, hash_api_key
 from api.settings import ApiSettings
 
@@ -85,30 +84,12 @@ class ApiKeyMiddleware:
                 if presented
                 else "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
             )
-            await _send_401(scope, send, message)
+            await send_error(
+                scope, send, 401, "unauthorized", message, ((b"www-authenticate", b"Bearer"),)
+            )
             return
         scope.setdefault("state", {})["api_key"] = key
         await self.app(scope, receive, send)
-
-
-async def _send_401(scope: Scope, send: Send, message: str) -> None:
-    error: dict = {"code": "unauthorized", "message": message}
-    request_id = scope.get("state", {}).get("request_id")
-    if request_id:
-        error["request_id"] = request_id
-    body = json.dumps({"error": error}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", b"Bearer"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 def current_key(request: Request) -> ApiKey:

@@ -6,12 +6,14 @@ catch-all answers 500 with a generic message and the request id to quote in a su
 
 from __future__ import annotations
 
+import json
 import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope, Send
 
 from calmdesk.errors import InputError, UnsupportedLanguageError
 
@@ -129,3 +131,31 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(InputError, _on_input_error)
     app.add_exception_handler(Exception, _on_unexpected)
+
+
+async def send_error(
+    scope: Scope,
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> None:
+    """The usual JSON error body, sent from ASGI middleware (before FastAPI has a request)."""
+    error: dict = {"code": code, "message": message}
+    request_id = scope.get("state", {}).get("request_id")
+    if request_id:
+        error["request_id"] = request_id
+    body = json.dumps({"error": error}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

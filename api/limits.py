@@ -7,11 +7,9 @@ server buffer an unbounded body.
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import ApiError
+from api.errors import ApiError, send_error
 
 
 class BodyTooLarge(ApiError):
@@ -94,23 +92,5 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _send_413(scope: Scope, send: Send, limit: int) -> None:
-    error: dict = {
-        "code": "payload_too_large",
-        "message": f"request body is larger than the limit of {limit} bytes",
-    }
-    request_id = scope.get("state", {}).get("request_id")
-    if request_id:
-        error["request_id"] = request_id
-    body = json.dumps({"error": error}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    message = f"request body is larger than the limit of {limit} bytes"
+    await send_error(scope, send, 413, "payload_too_large", message, ((b"connection", b"close"),))

@@ -2,56 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-
 import httpx
 import pytest
+from served import calmdesk_server
 
 KEY = "server-test-key"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path, trained_triage_model):
-    port = _free_port()
-    env = {**os.environ, "CALMDESK_API_KEYS": KEY, "OMP_NUM_THREADS": "1"}
-    env.pop("CALMDESK_DATABASE_URL", None)
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "calmdesk.cli", "serve", "--port", str(port),
-         "--db", f"sqlite:///{tmp_path / 'served.db'}", "--model", str(trained_triage_model)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180  # generous: CI machines can be slow to import torch
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"server did not start: {(tmp_path / 'server.log').read_text()[-2000:]}")
-        time.sleep(0.2)
-    yield base, tmp_path / "server.log"
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log.close()
+    with calmdesk_server(tmp_path, trained_triage_model, KEY, "served.db") as served:
+        yield served
 
 
 def test_served_api_over_http(server):

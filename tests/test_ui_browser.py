@@ -10,16 +10,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from served import calmdesk_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
@@ -39,37 +35,15 @@ TRANSCRIPT = """WEBVTT
 CHANNELS = ("email", "phone", "chat", "web")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, trained_triage_model, small_complaints_path):
     """`calmdesk serve` with an API key, and a few dozen tickets so the queues have rows."""
     folder = tmp_path_factory.mktemp("ui-browser")
-    port = _free_port()
-    env = {**os.environ, "CALMDESK_API_KEYS": KEY, "OMP_NUM_THREADS": "1"}
-    env.pop("CALMDESK_DATABASE_URL", None)
-    log = (folder / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "calmdesk.cli", "serve", "--port", str(port),
-         "--db", f"sqlite:///{folder / 'ui.db'}", "--model", str(trained_triage_model)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"server did not start: {(folder / 'server.log').read_text()[-2000:]}")
-        time.sleep(0.2)
+    with calmdesk_server(folder, trained_triage_model, KEY, "ui.db", ready="/readyz") as (base, _):
+        yield _seeded(base, folder, small_complaints_path)
+
+
+def _seeded(base: str, folder: Path, small_complaints_path: Path) -> str:
     rows = [json.loads(line) for line in small_complaints_path.read_text().splitlines()]
     items = [
         {"text": row["text"], "channel": CHANNELS[i % len(CHANNELS)]}
@@ -85,14 +59,7 @@ def served(tmp_path_factory, trained_triage_model, small_complaints_path):
             "UPDATE tickets SET created_at = datetime(created_at, "
             "'-' || ((rowid % 8) * 7 + rowid % 5) || ' days')"
         )
-    yield base
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log.close()
+    return base
 
 
 @pytest.fixture(scope="module")

@@ -69,6 +69,16 @@ def test_no_fold_trains_on_its_held_out_source_or_text(complaints):
     assert sorted(by_source["ru_odd"].extra) == [0, 1, 2]
 
 
+def test_extra_records_of_the_held_out_source_itself_stay_out(complaints):
+    """A label set drawing other rows of a complaint source's raw set names that source."""
+    extra = [_extra("another tweet of the same airline feed", "es_odd", "es"),
+             _extra("a public text about a double charge", "bank_set")]  # fmt: skip
+    by_source = {f.source: f for f in loso_folds(complaints, extra, related={})}
+    assert [extra[i]["source"] for i in by_source["es_odd"].extra] == ["bank_set"]
+    assert by_source["es_odd"].dropped["extra records of the same raw set"] == 1
+    assert sorted(by_source["es_even"].extra) == [0, 1]
+
+
 def test_fold_errors_name_the_problem(complaints):
     with pytest.raises(InputError, match="no 'source'"):
         loso_folds([{**complaints[0], "source": None}, *complaints[1:]], related={})

@@ -158,7 +158,9 @@ def loso_folds(
 
         others = [i for i, name in enumerate(names) if name != source]
         train = [i for i in others if not leaks(keys[i])]
-        left_out = related.get(source, set())
+        # an extra record of the held-out source itself (a label set drawing other rows of the
+        # same raw set) would teach the fold that source's words: it goes too
+        left_out = related.get(source, set()) | {source}
         same_origin = [i for i, s in enumerate(extra_sources) if s in left_out]
         kept_extra = [
             i for i, s in enumerate(extra_sources) if s not in left_out and not leaks(extra_keys[i])

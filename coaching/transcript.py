@@ -12,6 +12,16 @@ Role = Literal["agent", "customer", "other"]
 MAX_TURN_CHARS = 100_000
 
 
+@dataclass(frozen=True)
+class Segment:
+    """One cue of a turn that several same-speaker cues were joined into: the timing between
+    the cues (a hold after "let me check that") is only known from them."""
+
+    start: float  # seconds
+    end: float
+    offset: int  # where this cue's text begins in the turn's text
+
+
 @dataclass
 class Turn:
     speaker: str  # as written in the source ("Agente", "客服", "v Maria")
@@ -19,6 +29,17 @@ class Turn:
     text: str  # original text; finding offsets refer to it
     start: float | None = None  # seconds, when the source has timings
     end: float | None = None
+    # the timed cues joined into this turn, in order, when there are two or more (VTT, SRT);
+    # empty for a turn of one cue or row. At most MAX_TURN_SEGMENTS (coaching/parsers/limits.py).
+    segments: list[Segment] = field(default_factory=list)
+
+    def timed_segments(self) -> list[Segment]:
+        """The turn's cues, or the whole turn as one when it was not joined from several."""
+        if self.segments:
+            return self.segments
+        if self.start is None or self.end is None:
+            return []
+        return [Segment(self.start, self.end, 0)]
 
 
 @dataclass

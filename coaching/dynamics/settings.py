@@ -113,8 +113,10 @@ def _validated(data: Any, where: str) -> DynamicsSettings:
             raise InputError(f"{where}: {fid}: threshold must be a number >= 0, got {threshold!r}")
         if spec.get("severity") not in SEVERITIES:
             raise InputError(f"{where}: {fid}: severity must be one of {', '.join(SEVERITIES)}")
-        for key in ("message", "suggestion"):
+        for key in ("message", "suggestion", "message_in_turn"):
             texts = spec.get(key)
+            if key == "message_in_turn" and texts is None:
+                continue  # only findings that can lie inside a turn have one
             if not isinstance(texts, Mapping) or not isinstance(texts.get("en"), str):
                 raise InputError(f"{where}: {fid}: {key} needs at least an 'en' text")
     return DynamicsSettings(data.get("category", "conversation_dynamics"), measure, findings)

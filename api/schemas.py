@@ -261,6 +261,11 @@ class DynamicsOut(BaseModel):
     interruption_turns: list[InterruptionOut]
     talk_ratio: float | None = Field(description="The agent's share of agent + customer talk.")
     talk_ratio_basis: str | None = Field(description="seconds, words or characters.")
+    talk_ratio_judged: bool | None = Field(
+        None,
+        description="Whether the call is long enough for the talk-ratio finding (min_turns, "
+        "min_words, min_seconds in thresholds.yaml); a note says why when not.",
+    )
     pace_unit: str
     agent_pace: float | None
     customer_pace: float | None

@@ -40,7 +40,7 @@ def test_coach_response_carries_typed_dynamics(client):
     assert d["mood"] is None and "mood not measured" in " ".join(d["notes"])
     # the two agent cues around the hold are one turn (3): the hold lies inside it
     assert (d["longest_hold_s"], d["longest_hold_turn"], d["longest_hold_in_turn"]) == (76.0, 3, 3)
-    assert d["longest_hold_at_s"] == 14.0
+    assert d["longest_hold_at_s"] == 14.0 and d["talk_ratio_judged"] is False
     hold = next(f for f in response.json()["findings"] if f["rule_id"] == "dynamics.long_hold")
     assert hold["turn"] == 3 and "dentro del turno 3 (en 0:14)" in hold["message"]
     # the same call as JSON turns (never joined): the hold lies after the agent's turn
@@ -56,7 +56,9 @@ def test_coach_response_carries_typed_dynamics(client):
     assert "dynamics.long_hold" in [f["rule_id"] for f in held["findings"]]
     schema = client.get("/openapi.json").json()["components"]["schemas"]
     assert "DynamicsOut" in schema and "AgentScorecard" in schema
-    assert {"longest_hold_in_turn", "longest_hold_at_s"} <= set(schema["DynamicsOut"]["properties"])
+    assert {"longest_hold_in_turn", "longest_hold_at_s", "talk_ratio_judged"} <= set(
+        schema["DynamicsOut"]["properties"]
+    )
     assert schema["DynamicsOut"]["properties"]["timing"]["enum"] == [
         "timestamps", "start_times", "turn_order",
     ]  # fmt: skip

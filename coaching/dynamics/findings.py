@@ -72,13 +72,8 @@ def dynamics_findings(
     if d.interruptions and d.interruptions >= settings.threshold("dynamics.interruptions"):
         turns = ", ".join(str(x["turn"]) for x in d.interruption_turns)
         add("dynamics.interruptions", None, count=d.interruptions, turns=turns)
-    talk = settings.findings["dynamics.talk_ratio"]
-    n_talk = sum(1 for t in transcript.turns if t.role in ("agent", "customer"))
-    if (
-        d.talk_ratio is not None
-        and d.talk_ratio > settings.threshold("dynamics.talk_ratio")
-        and n_talk >= int(talk.get("min_turns", 0))
-    ):
+    # judged only on calls long enough to tell (min_turns, min_words, min_seconds: measures.py)
+    if d.talk_ratio_judged and d.talk_ratio > settings.threshold("dynamics.talk_ratio"):
         add("dynamics.talk_ratio", None, percent=round(d.talk_ratio * 100))
     if d.pace_matched is False:
         spec = settings.findings["dynamics.pace_mismatch"]

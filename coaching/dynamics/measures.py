@@ -46,6 +46,8 @@ class Dynamics:
     interruption_turns: list[dict] = field(default_factory=list)
     talk_ratio: float | None = None  # the agent's share of agent + customer talk
     talk_ratio_basis: str | None = None  # "seconds", "words" or "characters"
+    # whether the call is long enough for the talk-ratio finding (thresholds.yaml, min_*)
+    talk_ratio_judged: bool | None = None
     pace_unit: str = "words/min"  # "characters/min" for Chinese
     agent_pace: float | None = None
     customer_pace: float | None = None
@@ -90,6 +92,7 @@ def measure_dynamics(
     out = Dynamics(timing=timing, pace_unit=f"{unit}/min")
     units = [speech_units(t.text, lang) for t in turns]
     m = settings.measure
+    spans: list[tuple[float, float] | None] = []
     if timing == "timestamps":
         segments = _effective_segments(turns, out.notes)
         spans = [(min(s.start for s in g), max(s.end for s in g)) if g else None for g in segments]
@@ -114,6 +117,7 @@ def measure_dynamics(
             out.notes.append("no timestamps: measured from turn order (words, cut-off marks)")
         _cutoff_interruptions(turns, m, out)
         _talk_by_units(turns, talk, units, unit, out)
+    _judge_talk_ratio(talk, units, spans, unit, settings, out)
     if mood is not None:
         _mood(turns, lang, mood, settings, out)
     else:
@@ -315,6 +319,31 @@ def _talk_by_units(turns, talk, units, unit, out: Dynamics) -> None:
     if total:
         out.talk_ratio = round(said["agent"] / total, 3)
         out.talk_ratio_basis = unit
+
+
+def _judge_talk_ratio(talk, units, spans, unit, settings: DynamicsSettings, out: Dynamics) -> None:
+    """Judge the talk ratio only on a call long enough for the customer to have had their say:
+    in a short scripted call (a confirmation, a transfer) the agent's lines are most of it."""
+    if out.talk_ratio is None:
+        return
+    spec = settings.findings["dynamics.talk_ratio"]
+    short = []
+    min_turns = int(spec.get("min_turns", 0))
+    if len(talk) < min_turns:
+        short.append(f"{len(talk)} agent and customer turns, needs {min_turns}")
+    said = sum(units[i] for i in talk)
+    need = int(spec.get("min_characters_zh" if unit == "characters" else "min_words", 0))
+    if said < need:
+        short.append(f"{said} {unit}, needs {need}")
+    timed = [spans[i] for i in talk if spans and spans[i] is not None]
+    if timed:
+        length = max(end for _, end in timed) - min(start for start, _ in timed)
+        need_s = float(spec.get("min_seconds", 0))
+        if length < need_s:
+            short.append(f"{length:.0f} s long, needs {need_s:g} s")
+    out.talk_ratio_judged = not short
+    if short:
+        out.notes.append(f"talk ratio not judged, the call is too short ({'; '.join(short)})")
 
 
 def pace_matched(agent: float | None, customer: float | None, ratio: float) -> bool | None:

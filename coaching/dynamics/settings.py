@@ -26,6 +26,8 @@ _NUMBER_KEYS = {
     "overlap_tolerance_s", "backchannel_max_words", "backchannel_max_chars_zh",
     "min_pace_seconds", "mood_window", "mood_min_drop",
 }  # fmt: skip
+# a finding's own minimums (dynamics.talk_ratio: when a call is long enough to judge)
+_FINDING_NUMBER_KEYS = {"min_turns", "min_words", "min_characters_zh", "min_seconds"}
 
 
 @dataclass(frozen=True)
@@ -119,4 +121,8 @@ def _validated(data: Any, where: str) -> DynamicsSettings:
                 continue  # only findings that can lie inside a turn have one
             if not isinstance(texts, Mapping) or not isinstance(texts.get("en"), str):
                 raise InputError(f"{where}: {fid}: {key} needs at least an 'en' text")
+        for key in _FINDING_NUMBER_KEYS & set(spec):
+            value = spec[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise InputError(f"{where}: {fid}: {key} must be a number >= 0, got {value!r}")
     return DynamicsSettings(data.get("category", "conversation_dynamics"), measure, findings)

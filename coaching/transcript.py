@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Role = Literal["agent", "customer", "other"]
 
@@ -12,10 +12,10 @@ Role = Literal["agent", "customer", "other"]
 MAX_TURN_CHARS = 100_000
 
 
-@dataclass(frozen=True)
-class Segment:
+class Segment(NamedTuple):
     """One cue of a turn that several same-speaker cues were joined into: the timing between
-    the cues (a hold after "let me check that") is only known from them."""
+    the cues (a hold after "let me check that") is only known from them. A named tuple: one is
+    made per timed turn each time dynamics are measured, and a tuple is cheap to make."""
 
     start: float  # seconds
     end: float

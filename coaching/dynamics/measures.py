@@ -95,7 +95,7 @@ def measure_dynamics(
     spans: list[tuple[float, float] | None] = []
     if timing == "timestamps":
         segments = _effective_segments(turns, out.notes)
-        spans = [(min(s.start for s in g), max(s.end for s in g)) if g else None for g in segments]
+        spans = [_envelope(g) if g else None for g in segments]
         _overlap_interruptions(turns, talk, spans, units, lang, m, out)
         _talk_by_time(turns, talk, segments, units, m, out)
         ratio = settings.threshold("dynamics.pace_mismatch")
@@ -175,21 +175,33 @@ def _timing_of(talk: Sequence[Turn]) -> Timing:
     return "turn_order"
 
 
+def _envelope(segments: Sequence[Segment]) -> tuple[float, float]:
+    """From the first voice in a turn to the last (cues may overlap or come out of order)."""
+    if len(segments) == 1:  # most turns: no generator (speed)
+        return segments[0].start, segments[0].end
+    return min(s.start for s in segments), max(s.end for s in segments)
+
+
 def _effective_segments(turns: Sequence[Turn], notes: list[str]) -> list[list[Segment] | None]:
     """The timed cues of each turn (None: untimed). Turns that share one cue's timing (several
     speakers in one subtitle cue) take consecutive slices of it in proportion to their text in
     that cue, so they neither overlap nor count the cue's time twice."""
-    segs = [list(t.timed_segments()) or None for t in turns]
+    segs: list[list[Segment] | None] = [
+        list(t.segments) if t.segments
+        else [Segment(t.start, t.end, 0)] if t.start is not None and t.end is not None
+        else None
+        for t in turns
+    ]  # fmt: skip
     shared = 0
     i = 0
     while i < len(turns):
         j = i + 1
         if segs[i] is not None:
-            cue = (segs[i][-1].start, segs[i][-1].end)
+            cue = segs[i][-1][:2]  # (start, end)
             while (
                 j < len(turns)
                 and segs[j] is not None
-                and (segs[j][0].start, segs[j][0].end) == cue
+                and segs[j][0][:2] == cue
                 and (j == i + 1 or len(segs[j - 1]) == 1)  # a middle turn is only that cue
             ):
                 j += 1
@@ -303,6 +315,8 @@ def _talk_by_time(turns, talk, segments, units, m, out: Dynamics) -> None:
 
 def _speaking_seconds(segments: Sequence[Segment]) -> float:
     """The time covered by a turn's cues, overlapping cues counted once."""
+    if len(segments) == 1:  # most turns (speed)
+        return segments[0].end - segments[0].start
     total, reach = 0.0, -math.inf
     for seg in sorted(segments, key=lambda s: s.start):
         if seg.end > reach:
@@ -362,12 +376,14 @@ def _silences(turns, segments, lang, m, out: Dynamics) -> None:
     may answer "okay" first; inside the agent's own turn, in one of the two cues before the gap),
     else a silence."""
     phrases = [p.lower() for p in m["hold_phrases"].get(lang, [])]
-    cues = sorted((g.start, i, k) for i, gs in enumerate(segments) if gs for k, g in enumerate(gs))
+    cues = sorted(
+        (g.start, g.end, i, k) for i, gs in enumerate(segments) if gs for k, g in enumerate(gs)
+    )
     reach, last = None, None  # the latest end so far, and the turn it belongs to
     recent: list[tuple[int, int]] = []  # the last two turns to start, and their latest cue
     hold, silence = 0.0, 0.0
     asks: dict[tuple[int, int], bool] = {}  # (turn, cue) -> asks to wait by then (read once)
-    for start, i, k in cues:
+    for start, end, i, k in cues:
         # only a gap longer than one of the longest so far needs telling apart (speed)
         if reach is not None and start - reach > min(hold, silence):
             gap = round(start - reach, 2)
@@ -378,19 +394,20 @@ def _silences(turns, segments, lang, m, out: Dynamics) -> None:
                     )
             hold_turn = next((t for t, c in reversed(recent) if asks[(t, c)]), None)
             inside = i if i == last else None  # between two cues of one turn
-            at = round(reach, 2)
             if hold_turn is not None and gap > hold:
                 hold = gap
                 out.longest_hold_s, out.longest_hold_turn = gap, hold_turn
-                out.longest_hold_in_turn, out.longest_hold_at_s = inside, at
+                out.longest_hold_in_turn, out.longest_hold_at_s = inside, round(reach, 2)
             elif hold_turn is None and gap > silence:
                 silence = gap
                 out.longest_silence_s, out.longest_silence_turn = gap, last
-                out.longest_silence_in_turn, out.longest_silence_at_s = inside, at
-        end = segments[i][k].end
+                out.longest_silence_in_turn, out.longest_silence_at_s = inside, round(reach, 2)
         if reach is None or end >= reach:
             reach, last = end, i
-        recent = [*recent[:-1], (i, k)] if recent and recent[-1][0] == i else [*recent[-1:], (i, k)]
+        if recent and recent[-1][0] == i:
+            recent[-1] = (i, k)
+        else:
+            recent = [recent[-1], (i, k)] if recent else [(i, k)]
     if out.longest_silence_s is None:
         out.longest_silence_s = 0.0
     if out.longest_hold_s is None:

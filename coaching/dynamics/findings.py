@@ -73,8 +73,13 @@ def dynamics_findings(
         turns = ", ".join(str(x["turn"]) for x in d.interruption_turns)
         add("dynamics.interruptions", None, count=d.interruptions, turns=turns)
     # judged only on calls long enough to tell (min_turns, min_words, min_seconds: measures.py)
-    if d.talk_ratio_judged and d.talk_ratio > settings.threshold("dynamics.talk_ratio"):
-        add("dynamics.talk_ratio", None, percent=round(d.talk_ratio * 100))
+    ratio = d.talk_ratio
+    if (
+        d.talk_ratio_judged
+        and ratio is not None
+        and ratio > settings.threshold("dynamics.talk_ratio")
+    ):
+        add("dynamics.talk_ratio", None, percent=round(ratio * 100))
     if d.pace_matched is False:
         spec = settings.findings["dynamics.pace_mismatch"]
         direction = "faster" if d.agent_pace > d.customer_pace else "slower"

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from calmdesk.errors import InputError
 from coaching.dynamics.settings import DynamicsSettings
@@ -217,7 +217,9 @@ def _effective_segments(turns: Sequence[Turn], notes: list[str]) -> list[list[Se
     return segs
 
 
-def _split_shared_cue(turns: Sequence[Turn], segs: list, first: int, stop: int) -> None:
+def _split_shared_cue(
+    turns: Sequence[Turn], segs: list[list[Segment] | None], first: int, stop: int
+) -> None:
     """Slice the cue that turns first..stop-1 share: the last cue of the first turn, the only cue
     of the middle ones and the first cue of the last turn."""
     cue = segs[first][-1]
@@ -291,7 +293,14 @@ def speech_units(text: str, lang: str) -> int:
     return len(words)
 
 
-def _talk_by_time(turns, talk, segments, units, m, out: Dynamics) -> None:
+def _talk_by_time(
+    turns: Sequence[Turn],
+    talk: Sequence[int],
+    segments: Sequence[Sequence[Segment] | None],
+    units: Sequence[int],
+    m: Mapping[str, Any],
+    out: Dynamics,
+) -> None:
     """Talk time is the time inside each turn's cues: a hold between two cues is not talk."""
     seconds = {"agent": 0.0, "customer": 0.0}
     said = {"agent": 0, "customer": 0}
@@ -335,7 +344,14 @@ def _talk_by_units(turns, talk, units, unit, out: Dynamics) -> None:
         out.talk_ratio_basis = unit
 
 
-def _judge_talk_ratio(talk, units, spans, unit, settings: DynamicsSettings, out: Dynamics) -> None:
+def _judge_talk_ratio(
+    talk: Sequence[int],
+    units: Sequence[int],
+    spans: Sequence[tuple[float, float] | None],
+    unit: str,
+    settings: DynamicsSettings,
+    out: Dynamics,
+) -> None:
     """Judge the talk ratio only on a call long enough for the customer to have had their say:
     in a short scripted call (a confirmation, a transfer) the agent's lines are most of it."""
     if out.talk_ratio is None:
@@ -370,7 +386,13 @@ def pace_matched(agent: float | None, customer: float | None, ratio: float) -> b
 # --------------------------------------------------------------------------- silences and holds
 
 
-def _silences(turns, segments, lang, m, out: Dynamics) -> None:
+def _silences(
+    turns: Sequence[Turn],
+    segments: Sequence[Sequence[Segment] | None],
+    lang: str,
+    m: Mapping[str, Any],
+    out: Dynamics,
+) -> None:
     """Gaps where nobody speaks, between turns and between the cues of one turn. A gap is a hold
     when the agent asked the customer to wait in one of the two turns before it (the customer
     may answer "okay" first; inside the agent's own turn, in one of the two cues before the gap),

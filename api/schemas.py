@@ -261,14 +261,29 @@ class DynamicsOut(BaseModel):
     interruption_turns: list[InterruptionOut]
     talk_ratio: float | None = Field(description="The agent's share of agent + customer talk.")
     talk_ratio_basis: str | None = Field(description="seconds, words or characters.")
+    talk_ratio_judged: bool | None = Field(
+        None,
+        description="Whether the call is long enough for the talk-ratio finding (min_turns, "
+        "min_words, min_seconds in thresholds.yaml); a note says why when not.",
+    )
     pace_unit: str
     agent_pace: float | None
     customer_pace: float | None
     pace_matched: bool | None
     longest_silence_s: float | None
-    longest_silence_turn: int | None
+    longest_silence_turn: int | None = Field(description="The turn before the silence.")
+    longest_silence_in_turn: int | None = Field(
+        None, description="The turn the silence lies inside (between two of its cues), if one."
+    )
+    longest_silence_at_s: float | None = Field(
+        None, description="When the silence began, in seconds."
+    )
     longest_hold_s: float | None
-    longest_hold_turn: int | None
+    longest_hold_turn: int | None = Field(description="The agent turn that asked to wait.")
+    longest_hold_in_turn: int | None = Field(
+        None, description="The turn the hold lies inside (between two of its cues), if one."
+    )
+    longest_hold_at_s: float | None = Field(None, description="When the hold began, in seconds.")
     response_time_mean_s: float | None
     response_time_max_s: float | None
     response_time_max_turn: int | None

@@ -4,8 +4,9 @@
     python benchmarks/coaching_dynamics.py --turns 600 --repeat 20   # + time per 1-hour call
 
 The timed transcripts and their hand counts live in tests/fixtures/coaching/dynamics/
-(hand_counts.yaml says how each was counted). Interruptions must match exactly; pace, holds,
-silences and reply times within 1 % (the hand figures are rounded to one decimal).
+(hand_counts.yaml says how each was counted; two have a hold or silence between two cues of one
+speaker, joined into one turn). Interruptions and turn numbers must match exactly; pace, talk
+ratio, holds, silences and reply times within 1 % (the hand figures are rounded to one decimal).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 
 from coaching.findings import CheckResult, Finding
-from coaching.transcript import Transcript, Turn
+from coaching.transcript import Segment, Transcript, Turn
 
 # Heavier parts load on first use, so `import coaching` stays cheap.
 _LAZY = {
@@ -21,7 +21,7 @@ _LAZY = {
     "transcript_from_dict": "coaching.parsers",
 }
 
-__all__ = ["CheckResult", "Finding", "Transcript", "Turn", *_LAZY]
+__all__ = ["CheckResult", "Finding", "Segment", "Transcript", "Turn", *_LAZY]
 
 
 def __getattr__(name: str):

@@ -20,6 +20,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TextIO
 
+from coaching.dynamics.findings import clock
 from coaching.findings import CheckResult, Finding
 from coaching.scorecard import UNKNOWN_AGENT, agent_scorecards
 from coaching.transcript import Transcript
@@ -33,6 +34,9 @@ CSV_COLUMNS = (
     "practice", "finding_source", "probability", "timing", "interruptions", "talk_ratio",
     "agent_pace", "customer_pace", "pace_matched", "longest_silence_s", "longest_hold_s",
     "response_time_max_s", "mood_start", "mood_end", "mood_eased",
+    # which turn the longest silence and hold follow, and the turn they lie inside (between two
+    # of its cues) if they do; last, so the columns before keep their places
+    "longest_silence_turn", "longest_silence_in_turn", "longest_hold_turn", "longest_hold_in_turn",
 )  # fmt: skip
 _RESULT_COLUMNS = CSV_COLUMNS[:6]
 # per-call dynamics columns of the CSV report (the same value on every row of the call)
@@ -354,9 +358,9 @@ def dynamics_line(d: dict) -> str:
             f"{d['pace_unit']} ({matched})"
         )
     if d.get("longest_silence_s") is not None:
-        parts.append(f"longest silence {d['longest_silence_s']:.0f} s")
+        parts.append(f"longest silence {d['longest_silence_s']:.0f} s{_gap_place(d, 'silence')}")
     if d.get("longest_hold_s"):
-        parts.append(f"longest hold {d['longest_hold_s']:.0f} s")
+        parts.append(f"longest hold {d['longest_hold_s']:.0f} s{_gap_place(d, 'hold')}")
     if d.get("response_time_max_s") is not None:
         parts.append(
             f"reply time mean {d['response_time_mean_s']:.0f} s, "
@@ -369,6 +373,16 @@ def dynamics_line(d: dict) -> str:
             f"{d['mood_end']:.2f} ({eased})"
         )
     return " · ".join(parts)
+
+
+def _gap_place(d: dict, kind: str) -> str:
+    """ " (inside turn 2, at 0:14)" or " (after turn 2)": where a silence or hold was, so a
+    hold between two cues of one turn is not mistaken for one between turns ("" if unknown)."""
+    inside, at = d.get(f"longest_{kind}_in_turn"), d.get(f"longest_{kind}_at_s")
+    if inside is not None:
+        return f" (inside turn {inside}" + (f", at {clock(at)})" if at is not None else ")")
+    turn = d.get(f"longest_{kind}_turn")
+    return f" (after turn {turn})" if turn is not None and d[f"longest_{kind}_s"] >= 1 else ""
 
 
 def scorecard_dynamics_line(d: dict) -> str:
@@ -604,6 +618,8 @@ def _dynamics_value(d: dict, key: str) -> str:
         return f"{value} (turns {turns})"
     if key in ("mood_start", "mood_end"):
         return f"{d[key + '_label']} {value:.2f}"
+    if key in ("longest_silence_s", "longest_hold_s"):
+        return f"{value:g}{_gap_place(d, key.split('_')[1])}"
     if isinstance(value, bool):
         return "yes" if value else "no"
     return f"{value:g}" if isinstance(value, float) else str(value)

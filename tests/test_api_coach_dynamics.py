@@ -38,8 +38,12 @@ def test_coach_response_carries_typed_dynamics(client):
     assert d["interruptions"] == 1
     assert d["interruption_turns"] == [{"turn": 1, "customer_turn": 0, "overlap_s": 2.0}]
     assert d["mood"] is None and "mood not measured" in " ".join(d["notes"])
-    # the two agent cues around the hold are joined into one turn by the VTT parser (a known
-    # limit, docs/coaching.md): the same call as turns shows the hold
+    # the two agent cues around the hold are one turn (3): the hold lies inside it
+    assert (d["longest_hold_s"], d["longest_hold_turn"], d["longest_hold_in_turn"]) == (76.0, 3, 3)
+    assert d["longest_hold_at_s"] == 14.0 and d["talk_ratio_judged"] is False
+    hold = next(f for f in response.json()["findings"] if f["rule_id"] == "dynamics.long_hold")
+    assert hold["turn"] == 3 and "dentro del turno 3 (en 0:14)" in hold["message"]
+    # the same call as JSON turns (never joined): the hold lies after the agent's turn
     turns = [
         {"speaker": "Cliente", "text": "Llevo tres días sin internet", "start": 0, "end": 6},
         {"speaker": "Agente", "text": "Un momento, por favor.", "start": 6.5, "end": 8},
@@ -48,9 +52,13 @@ def test_coach_response_carries_typed_dynamics(client):
     ]
     held = client.post("/v1/coach", json={"transcript": {"turns": turns}, "lang": "es"}).json()
     assert held["dynamics"]["longest_hold_s"] == 81.0
+    assert held["dynamics"]["longest_hold_in_turn"] is None
     assert "dynamics.long_hold" in [f["rule_id"] for f in held["findings"]]
     schema = client.get("/openapi.json").json()["components"]["schemas"]
     assert "DynamicsOut" in schema and "AgentScorecard" in schema
+    assert {"longest_hold_in_turn", "longest_hold_at_s", "talk_ratio_judged"} <= set(
+        schema["DynamicsOut"]["properties"]
+    )
     assert schema["DynamicsOut"]["properties"]["timing"]["enum"] == [
         "timestamps", "start_times", "turn_order",
     ]  # fmt: skip

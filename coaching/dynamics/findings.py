@@ -37,24 +37,32 @@ def dynamics_findings(
     """The findings whose threshold the measures cross (and that the config has not disabled)."""
     out: list[Finding] = []
 
-    def add(fid: str, at: int | None, suggestion_values: dict | None = None, **values) -> None:
+    def add(
+        fid: str,
+        turn_index: int | None,
+        suggestion_values: dict | None = None,
+        inside: bool = False,
+        **values,
+    ) -> None:
+        """One finding; `inside`: the gap lies between two cues of that turn."""
         if disabled(fid, settings.category):
             return
         spec = settings.findings[fid]
+        message = "message_in_turn" if inside else "message"
         texts = dict(values)
-        speaker = transcript.turns[at].speaker if at is not None else None
+        speaker = transcript.turns[turn_index].speaker if turn_index is not None else None
         out.append(
             Finding(
                 rule_id=fid,
                 category=settings.category,
                 severity=severity(fid, settings.category, spec["severity"]),  # type: ignore[arg-type]
-                turn=at,
+                turn=turn_index,
                 speaker=speaker,
                 start=None,
                 end=None,
                 text="",
-                message=settings.text(fid, "message", lang, **texts),
-                message_en=settings.text(fid, "message", "en", **_in_english(fid, texts, settings)),
+                message=settings.text(fid, message, lang, **texts),
+                message_en=settings.text(fid, message, "en", **_in_english(fid, texts, settings)),
                 suggestion=settings.text(fid, "suggestion", lang, **(suggestion_values or texts)),
                 practice=PRACTICE.get(fid),
             )
@@ -64,14 +72,14 @@ def dynamics_findings(
     if d.interruptions and d.interruptions >= settings.threshold("dynamics.interruptions"):
         turns = ", ".join(str(x["turn"]) for x in d.interruption_turns)
         add("dynamics.interruptions", None, count=d.interruptions, turns=turns)
-    talk = settings.findings["dynamics.talk_ratio"]
-    n_talk = sum(1 for t in transcript.turns if t.role in ("agent", "customer"))
+    # judged only on calls long enough to tell (min_turns, min_words, min_seconds: measures.py)
+    ratio = d.talk_ratio
     if (
-        d.talk_ratio is not None
-        and d.talk_ratio > settings.threshold("dynamics.talk_ratio")
-        and n_talk >= int(talk.get("min_turns", 0))
+        d.talk_ratio_judged
+        and ratio is not None
+        and ratio > settings.threshold("dynamics.talk_ratio")
     ):
-        add("dynamics.talk_ratio", None, percent=round(d.talk_ratio * 100))
+        add("dynamics.talk_ratio", None, percent=round(ratio * 100))
     if d.pace_matched is False:
         spec = settings.findings["dynamics.pace_mismatch"]
         direction = "faster" if d.agent_pace > d.customer_pace else "slower"
@@ -87,12 +95,17 @@ def dynamics_findings(
         )
     silence = settings.threshold("dynamics.long_silence")
     if d.longest_silence_s and d.longest_silence_s > silence:
-        add("dynamics.long_silence", d.longest_silence_turn, duration=duration(d.longest_silence_s),
-            turn=d.longest_silence_turn)  # fmt: skip
+        inside = d.longest_silence_in_turn is not None
+        add("dynamics.long_silence", d.longest_silence_turn, inside=inside,
+            duration=duration(d.longest_silence_s), turn=d.longest_silence_turn,
+            at=clock(d.longest_silence_at_s or 0.0))  # fmt: skip
     hold = settings.threshold("dynamics.long_hold")
     if d.longest_hold_s and d.longest_hold_s > hold:
-        add("dynamics.long_hold", d.longest_hold_turn, duration=duration(d.longest_hold_s),
-            turn=d.longest_hold_turn, limit=duration(hold))  # fmt: skip
+        # in the asking turn's own cues ("let me check" ... "thanks for waiting"), or after it
+        inside = d.longest_hold_turn is not None and d.longest_hold_in_turn == d.longest_hold_turn
+        add("dynamics.long_hold", d.longest_hold_turn, inside=inside,
+            duration=duration(d.longest_hold_s), turn=d.longest_hold_turn, limit=duration(hold),
+            at=clock(d.longest_hold_at_s or 0.0))  # fmt: skip
     slow = settings.threshold("dynamics.slow_response")
     if d.response_time_max_s is not None and d.response_time_max_s > slow:
         add("dynamics.slow_response", d.response_time_max_turn,
@@ -111,6 +124,13 @@ def duration(seconds: float) -> str:
         return f"{seconds:.0f} s"
     minutes, secs = divmod(round(seconds), 60)
     return f"{minutes}:{secs:02d} min"
+
+
+def clock(seconds: float) -> str:
+    """Where in the recording: '1:05', '1:02:05'."""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _in_english(fid: str, values: dict, settings: DynamicsSettings) -> dict:

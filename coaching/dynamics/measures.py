@@ -10,6 +10,8 @@ What each measure needs:
 
 Chinese is counted in Han characters where other languages count words. Only agent and
 customer turns are measured; a turn of role "other" (an IVR, a note) only breaks a silence.
+A turn joined from several subtitle cues (`Turn.segments`) is timed cue by cue: the gaps between
+its cues are silences or holds like the gaps between turns, and are not counted as talk.
 Bad timings (end before start, negative or non-finite times) raise an InputError naming the turn.
 """
 
@@ -17,13 +19,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from calmdesk.errors import InputError
 from coaching.dynamics.settings import DynamicsSettings
-from coaching.transcript import Transcript, Turn
+from coaching.transcript import Segment, Transcript, Turn
 
 Timing = Literal["timestamps", "start_times", "turn_order"]
 # (label, intensity) per customer turn: "calm" or an emotion, and 0 (calm) .. 1 (very upset).
@@ -44,14 +46,20 @@ class Dynamics:
     interruption_turns: list[dict] = field(default_factory=list)
     talk_ratio: float | None = None  # the agent's share of agent + customer talk
     talk_ratio_basis: str | None = None  # "seconds", "words" or "characters"
+    # whether the call is long enough for the talk-ratio finding (thresholds.yaml, min_*)
+    talk_ratio_judged: bool | None = None
     pace_unit: str = "words/min"  # "characters/min" for Chinese
     agent_pace: float | None = None
     customer_pace: float | None = None
     pace_matched: bool | None = None
     longest_silence_s: float | None = None
     longest_silence_turn: int | None = None  # the turn before the silence
+    longest_silence_in_turn: int | None = None  # the turn whose cues it lies between, if one
+    longest_silence_at_s: float | None = None  # when it began, seconds into the recording
     longest_hold_s: float | None = None
     longest_hold_turn: int | None = None  # the agent turn that asked the customer to wait
+    longest_hold_in_turn: int | None = None  # the turn whose cues it lies between, if one
+    longest_hold_at_s: float | None = None
     response_time_mean_s: float | None = None
     response_time_max_s: float | None = None
     response_time_max_turn: int | None = None  # the agent reply that came slowest
@@ -84,13 +92,15 @@ def measure_dynamics(
     out = Dynamics(timing=timing, pace_unit=f"{unit}/min")
     units = [speech_units(t.text, lang) for t in turns]
     m = settings.measure
+    spans: list[tuple[float, float] | None] = []
     if timing == "timestamps":
-        spans = _effective_spans(turns, out.notes)
+        segments = _effective_segments(turns, out.notes)
+        spans = [_envelope(g) if g else None for g in segments]
         _overlap_interruptions(turns, talk, spans, units, lang, m, out)
-        _talk_by_time(turns, talk, spans, units, m, out)
+        _talk_by_time(turns, talk, segments, units, m, out)
         ratio = settings.threshold("dynamics.pace_mismatch")
         out.pace_matched = pace_matched(out.agent_pace, out.customer_pace, ratio)
-        _silences(turns, spans, lang, m, out)
+        _silences(turns, segments, lang, m, out)
     else:
         timed = sum(1 for i in talk if turns[i].start is not None)
         if timing == "start_times":
@@ -107,6 +117,7 @@ def measure_dynamics(
             out.notes.append("no timestamps: measured from turn order (words, cut-off marks)")
         _cutoff_interruptions(turns, m, out)
         _talk_by_units(turns, talk, units, unit, out)
+    _judge_talk_ratio(talk, units, spans, unit, settings, out)
     if mood is not None:
         _mood(turns, lang, mood, settings, out)
     else:
@@ -133,6 +144,27 @@ def check_timings(turns: Sequence[Turn], where: str) -> None:
                 f"{where}: turn {i} ({t.speaker or t.role}): ends at {_clock(t.end)} before it "
                 f"starts at {_clock(t.start)} (end < start)"
             )
+        if t.segments:
+            _check_segments(t, f"{where}: turn {i} ({t.speaker or t.role})")
+
+
+def _check_segments(t: Turn, where: str) -> None:
+    """A turn's cues lie inside its start and end, and their text offsets run in order."""
+    if t.start is None or t.end is None:
+        raise InputError(f"{where}: has cue segments but no start and end time")
+    offset = 0
+    for k, seg in enumerate(t.segments):
+        if not (t.start <= seg.start <= seg.end <= t.end):  # NaN fails too
+            raise InputError(
+                f"{where}: cue {k} ({seg.start!r} to {seg.end!r} s) is not inside the turn's "
+                f"{_clock(t.start)} to {_clock(t.end)}, or ends before it starts"
+            )
+        if not offset <= seg.offset <= len(t.text):
+            raise InputError(
+                f"{where}: cue {k} starts at character {seg.offset!r}: offsets must run in order "
+                f"within the turn's {len(t.text)} characters"
+            )
+        offset = seg.offset
 
 
 def _timing_of(talk: Sequence[Turn]) -> Timing:
@@ -143,32 +175,70 @@ def _timing_of(talk: Sequence[Turn]) -> Timing:
     return "turn_order"
 
 
-def _effective_spans(turns: Sequence[Turn], notes: list[str]) -> list[tuple[float, float] | None]:
-    """(start, end) per timed turn. Turns that share one cue's timing (several speakers in one
-    subtitle cue) take consecutive slices of it in proportion to their text length, so they
-    neither overlap nor count the cue's time twice."""
-    spans: list[tuple[float, float] | None] = [
-        (t.start, t.end) if t.start is not None and t.end is not None else None for t in turns
-    ]
+def _envelope(segments: Sequence[Segment]) -> tuple[float, float]:
+    """From the first voice in a turn to the last (cues may overlap or come out of order)."""
+    if len(segments) == 1:  # most turns: no generator (speed)
+        return segments[0].start, segments[0].end
+    return min(s.start for s in segments), max(s.end for s in segments)
+
+
+def _effective_segments(turns: Sequence[Turn], notes: list[str]) -> list[list[Segment] | None]:
+    """The timed cues of each turn (None: untimed). Turns that share one cue's timing (several
+    speakers in one subtitle cue) take consecutive slices of it in proportion to their text in
+    that cue, so they neither overlap nor count the cue's time twice."""
+    segs: list[list[Segment] | None] = [
+        list(t.segments) if t.segments
+        else [Segment(t.start, t.end, 0)] if t.start is not None and t.end is not None
+        else None
+        for t in turns
+    ]  # fmt: skip
     shared = 0
     i = 0
     while i < len(turns):
         j = i + 1
-        while j < len(turns) and spans[i] is not None and spans[j] == spans[i]:
-            j += 1
+        if segs[i] is not None:
+            cue = segs[i][-1][:2]  # (start, end)
+            while (
+                j < len(turns)
+                and segs[j] is not None
+                and segs[j][0][:2] == cue
+                and (j == i + 1 or len(segs[j - 1]) == 1)  # a middle turn is only that cue
+            ):
+                j += 1
         if j - i > 1:
-            start, end = spans[i]
-            lengths = [max(len(turns[k].text), 1) for k in range(i, j)]
-            total, at = sum(lengths), start
-            for k, length in zip(range(i, j), lengths, strict=True):
-                step = (end - start) * length / total
-                spans[k] = (at, at + step)
-                at += step
+            _split_shared_cue(turns, segs, i, j)
             shared += 1
-        i = j
+            # the last turn may go on into later cues, and share its last one with the next turn
+            i = j - 1 if len(segs[j - 1]) > 1 else j
+        else:
+            i = j
     if shared:
         notes.append(f"{shared} cue(s) held several speakers: their time was split by text length")
-    return spans
+    return segs
+
+
+def _split_shared_cue(
+    turns: Sequence[Turn], segs: list[list[Segment] | None], first: int, stop: int
+) -> None:
+    """Slice the cue that turns first..stop-1 share: the last cue of the first turn, the only cue
+    of the middle ones and the first cue of the last turn."""
+    cue = segs[first][-1]
+    lengths = []
+    for k in range(first, stop):
+        text = turns[k].text
+        if k == first:
+            part = len(text) - segs[k][-1].offset
+        elif k == stop - 1 and len(segs[k]) > 1:
+            part = len(text[: segs[k][1].offset].rstrip())  # not the space joining the cues
+        else:
+            part = len(text)
+        lengths.append(max(part, 1))
+    total, at = sum(lengths), cue.start
+    for k, length in zip(range(first, stop), lengths, strict=True):
+        step = (cue.end - cue.start) * length / total
+        index = -1 if k == first else 0
+        segs[k][index] = Segment(at, at + step, segs[k][index].offset)
+        at += step
 
 
 # --------------------------------------------------------------------------- interruptions
@@ -223,12 +293,19 @@ def speech_units(text: str, lang: str) -> int:
     return len(words)
 
 
-def _talk_by_time(turns, talk, spans, units, m, out: Dynamics) -> None:
+def _talk_by_time(
+    turns: Sequence[Turn],
+    talk: Sequence[int],
+    segments: Sequence[Sequence[Segment] | None],
+    units: Sequence[int],
+    m: Mapping[str, Any],
+    out: Dynamics,
+) -> None:
+    """Talk time is the time inside each turn's cues: a hold between two cues is not talk."""
     seconds = {"agent": 0.0, "customer": 0.0}
     said = {"agent": 0, "customer": 0}
     for i in talk:
-        start, end = spans[i]
-        seconds[turns[i].role] += end - start
+        seconds[turns[i].role] += _speaking_seconds(segments[i])
         said[turns[i].role] += units[i]
     total = seconds["agent"] + seconds["customer"]
     if total > 0:
@@ -245,6 +322,18 @@ def _talk_by_time(turns, talk, spans, units, m, out: Dynamics) -> None:
         )
 
 
+def _speaking_seconds(segments: Sequence[Segment]) -> float:
+    """The time covered by a turn's cues, overlapping cues counted once."""
+    if len(segments) == 1:  # most turns (speed)
+        return segments[0].end - segments[0].start
+    total, reach = 0.0, -math.inf
+    for seg in sorted(segments, key=lambda s: s.start):
+        if seg.end > reach:
+            total += seg.end - max(seg.start, reach)
+            reach = seg.end
+    return total
+
+
 def _talk_by_units(turns, talk, units, unit, out: Dynamics) -> None:
     said = {"agent": 0, "customer": 0}
     for i in talk:
@@ -253,6 +342,38 @@ def _talk_by_units(turns, talk, units, unit, out: Dynamics) -> None:
     if total:
         out.talk_ratio = round(said["agent"] / total, 3)
         out.talk_ratio_basis = unit
+
+
+def _judge_talk_ratio(
+    talk: Sequence[int],
+    units: Sequence[int],
+    spans: Sequence[tuple[float, float] | None],
+    unit: str,
+    settings: DynamicsSettings,
+    out: Dynamics,
+) -> None:
+    """Judge the talk ratio only on a call long enough for the customer to have had their say:
+    in a short scripted call (a confirmation, a transfer) the agent's lines are most of it."""
+    if out.talk_ratio is None:
+        return
+    spec = settings.findings["dynamics.talk_ratio"]
+    short = []
+    min_turns = int(spec.get("min_turns", 0))
+    if len(talk) < min_turns:
+        short.append(f"{len(talk)} agent and customer turns, needs {min_turns}")
+    said = sum(units[i] for i in talk)
+    need = int(spec.get("min_characters_zh" if unit == "characters" else "min_words", 0))
+    if said < need:
+        short.append(f"{said} {unit}, needs {need}")
+    timed = [spans[i] for i in talk if spans and spans[i] is not None]
+    if timed:
+        length = max(end for _, end in timed) - min(start for start, _ in timed)
+        need_s = float(spec.get("min_seconds", 0))
+        if length < need_s:
+            short.append(f"{length:.0f} s long, needs {need_s:g} s")
+    out.talk_ratio_judged = not short
+    if short:
+        out.notes.append(f"talk ratio not judged, the call is too short ({'; '.join(short)})")
 
 
 def pace_matched(agent: float | None, customer: float | None, ratio: float) -> bool | None:
@@ -265,36 +386,63 @@ def pace_matched(agent: float | None, customer: float | None, ratio: float) -> b
 # --------------------------------------------------------------------------- silences and holds
 
 
-def _silences(turns, spans, lang, m, out: Dynamics) -> None:
-    """Gaps where nobody speaks. A gap is a hold when the agent asked the customer to wait in
-    one of the two turns before it (the customer may answer "okay" first), else a silence."""
+def _silences(
+    turns: Sequence[Turn],
+    segments: Sequence[Sequence[Segment] | None],
+    lang: str,
+    m: Mapping[str, Any],
+    out: Dynamics,
+) -> None:
+    """Gaps where nobody speaks, between turns and between the cues of one turn. A gap is a hold
+    when the agent asked the customer to wait in one of the two turns before it (the customer
+    may answer "okay" first; inside the agent's own turn, in one of the two cues before the gap),
+    else a silence."""
     phrases = [p.lower() for p in m["hold_phrases"].get(lang, [])]
-    timed = sorted((s[0], i) for i, s in enumerate(spans) if s is not None)
+    cues = sorted(
+        (g.start, g.end, i, k) for i, gs in enumerate(segments) if gs for k, g in enumerate(gs)
+    )
     reach, last = None, None  # the latest end so far, and the turn it belongs to
-    recent: list[int] = []  # the last two turns to start, in time order
+    recent: list[tuple[int, int]] = []  # the last two turns to start, and their latest cue
     hold, silence = 0.0, 0.0
-    asks: dict[int, bool] = {}  # turn -> asks the customer to wait (each turn read once)
-    for start, i in timed:
+    asks: dict[tuple[int, int], bool] = {}  # (turn, cue) -> asks to wait by then (read once)
+    for start, end, i, k in cues:
         # only a gap longer than one of the longest so far needs telling apart (speed)
         if reach is not None and start - reach > min(hold, silence):
             gap = round(start - reach, 2)
-            for k in recent:
-                if k not in asks:
-                    agent = turns[k].role == "agent"
-                    asks[k] = agent and _asks_to_hold(turns[k].text, phrases, lang)
-            hold_turn = next((k for k in reversed(recent) if asks[k]), None)
+            for said in recent:
+                if said not in asks:
+                    asks[said] = turns[said[0]].role == "agent" and _asks_to_hold(
+                        _said_by(turns[said[0]], segments[said[0]], said[1]), phrases, lang
+                    )
+            hold_turn = next((t for t, c in reversed(recent) if asks[(t, c)]), None)
+            inside = i if i == last else None  # between two cues of one turn
             if hold_turn is not None and gap > hold:
-                hold, out.longest_hold_s, out.longest_hold_turn = gap, gap, hold_turn
+                hold = gap
+                out.longest_hold_s, out.longest_hold_turn = gap, hold_turn
+                out.longest_hold_in_turn, out.longest_hold_at_s = inside, round(reach, 2)
             elif hold_turn is None and gap > silence:
-                silence, out.longest_silence_s, out.longest_silence_turn = gap, gap, last
-        end = spans[i][1]
+                silence = gap
+                out.longest_silence_s, out.longest_silence_turn = gap, last
+                out.longest_silence_in_turn, out.longest_silence_at_s = inside, round(reach, 2)
         if reach is None or end >= reach:
             reach, last = end, i
-        recent = [*recent[-1:], i]
+        if recent and recent[-1][0] == i:
+            recent[-1] = (i, k)
+        else:
+            recent = [recent[-1], (i, k)] if recent else [(i, k)]
     if out.longest_silence_s is None:
         out.longest_silence_s = 0.0
     if out.longest_hold_s is None:
         out.longest_hold_s = 0.0
+
+
+def _said_by(turn: Turn, segments: Sequence[Segment], cue: int) -> str:
+    """What the turn said in its cue number `cue` and the one before (the whole turn when it is
+    one cue), at most its last 200 characters: a request to wait comes right before the wait,
+    and one answered by an earlier hold in the same turn does not make the next gap a hold."""
+    start = segments[cue - 1].offset if cue > 0 else 0
+    end = segments[cue + 1].offset if cue + 1 < len(segments) else len(turn.text)
+    return turn.text[max(start, end - _HOLD_TAIL) : end]
 
 
 def _asks_to_hold(text: str, phrases: list[str], lang: str) -> bool:

@@ -26,6 +26,8 @@ _NUMBER_KEYS = {
     "overlap_tolerance_s", "backchannel_max_words", "backchannel_max_chars_zh",
     "min_pace_seconds", "mood_window", "mood_min_drop",
 }  # fmt: skip
+# a finding's own minimums (dynamics.talk_ratio: when a call is long enough to judge)
+_FINDING_NUMBER_KEYS = {"min_turns", "min_words", "min_characters_zh", "min_seconds"}
 
 
 @dataclass(frozen=True)
@@ -113,8 +115,14 @@ def _validated(data: Any, where: str) -> DynamicsSettings:
             raise InputError(f"{where}: {fid}: threshold must be a number >= 0, got {threshold!r}")
         if spec.get("severity") not in SEVERITIES:
             raise InputError(f"{where}: {fid}: severity must be one of {', '.join(SEVERITIES)}")
-        for key in ("message", "suggestion"):
+        for key in ("message", "suggestion", "message_in_turn"):
             texts = spec.get(key)
+            if key == "message_in_turn" and texts is None:
+                continue  # only findings that can lie inside a turn have one
             if not isinstance(texts, Mapping) or not isinstance(texts.get("en"), str):
                 raise InputError(f"{where}: {fid}: {key} needs at least an 'en' text")
+        for key in _FINDING_NUMBER_KEYS & set(spec):
+            value = spec[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise InputError(f"{where}: {fid}: {key} must be a number >= 0, got {value!r}")
     return DynamicsSettings(data.get("category", "conversation_dynamics"), measure, findings)

@@ -6,9 +6,9 @@ import html
 import re
 from collections.abc import Iterable
 
-from coaching.parsers.limits import check_turn
+from coaching.parsers.limits import bound_segments, check_turn
 from coaching.parsers.speakers import SpeakerRoles, label_of
-from coaching.transcript import Turn
+from coaching.transcript import Segment, Turn
 
 Cue = tuple[str, float | None, float | None, list[str]]  # (where, start, end, text lines)
 
@@ -74,7 +74,8 @@ def _join_cue_text(before: str, after: str) -> str:
 
 
 def turns_from_cues(cues: list[Cue], roles: SpeakerRoles) -> list[Turn]:
-    """Cues -> turns: a cue without a speaker continues the last one; same-speaker cues merge."""
+    """Cues -> turns: a cue without a speaker continues the last one; same-speaker cues merge,
+    each keeping its timing as a `Segment` of the turn so a pause between them stays visible."""
     turns: list[Turn] = []
     for where, start, end, cue_lines in cues:
         for speaker, text in _cue_segments(cue_lines):
@@ -83,10 +84,29 @@ def turns_from_cues(cues: list[Cue], roles: SpeakerRoles) -> list[Turn]:
             if speaker is None:  # before any speaker was named: kept, as nobody's turn
                 speaker = ""
             if turns and turns[-1].speaker == speaker:
-                turns[-1].text = _join_cue_text(turns[-1].text, text)
-                turns[-1].end = end
+                _continue_turn(turns[-1], text, start, end)
             else:
                 role = roles.role_of(speaker) if speaker else "other"
                 turns.append(Turn(speaker, role, text, start=start, end=end))
             check_turn(turns[-1].text, where)
     return turns
+
+
+def _continue_turn(turn: Turn, text: str, start: float | None, end: float | None) -> None:
+    """Join one more cue's text to `turn`; its timing becomes a new segment unless it is the
+    same cue (two lines of one speaker in one cue) or a time is missing."""
+    joined = _join_cue_text(turn.text, text)
+    offset = len(joined) - len(text)
+    turn.text = joined
+    if start is None or end is None or turn.start is None or turn.end is None:
+        turn.end = end if end is not None else turn.end
+        turn.segments = []  # an untimed cue: the turn's timing is no longer known cue by cue
+        return
+    last = turn.segments[-1] if turn.segments else Segment(turn.start, turn.end, 0)
+    if (last.start, last.end) == (start, end):
+        return
+    if not turn.segments:
+        turn.segments = [last]
+    turn.segments.append(Segment(start, end, offset))
+    turn.segments = bound_segments(turn.segments)
+    turn.start, turn.end = min(turn.start, start), max(turn.end, end)

@@ -5,6 +5,8 @@
     python benchmarks/triage_loso.py --param C=3 --thresholds cv --json loso.json
     python benchmarks/triage_loso.py --sources banking77 es_airline_tweets   # a few folds only
     python benchmarks/triage_loso.py --extra-sets banking77 cfpb_complaints minds14_es
+    python benchmarks/triage_loso.py --backend embedding --data complaints \
+        --labelled-set wider_channels        # complaints + our label set, no public set
 
 For each of the 16 sources of complaints train + dev, a fresh backend is trained on every other
 source (plus, with `--data default`, the public sets of mappings/default_set.yaml, minus any set
@@ -74,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="complaints alone, or with the default public sets")  # fmt: skip
     parser.add_argument("--extra-sets", nargs="+", default=None,
                         help="--data default with these public sets")  # fmt: skip
+    parser.add_argument("--labelled-set", action="append", default=[],
+                        help="also train every fold on this label set of triage/labels/ "
+                        "(repeatable); its records of the held-out source stay out")  # fmt: skip
     parser.add_argument("--thresholds", choices=THRESHOLD_MODES, default="fixed")
     parser.add_argument("--cv-folds", type=int, default=3, help="inner folds (--thresholds cv)")
     parser.add_argument("--sources", nargs="+", default=None, help="hold out only these")
@@ -90,10 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     if args.extra_sets and args.data != "default":
         parser.error("--extra-sets goes with --data default")
-    complaints, extra, info = loso_data(args.data, args.datasets, args.extra_sets)
+    complaints, extra, info = loso_data(
+        args.data, args.datasets, args.extra_sets, args.labelled_set or None
+    )
     print(
         f"# LOSO: backend {args.backend} {json.dumps(params)} | data {args.data}"
         + (f" [{' '.join(args.extra_sets)}]" if args.extra_sets else "")
+        + (f" + labels {' '.join(args.labelled_set)}" if args.labelled_set else "")
         + " "
         f"({len(complaints)} complaints, {len(extra)} extra records) | thresholds "
         f"{args.thresholds}"

@@ -197,6 +197,44 @@ def test_default_training_set_adds_labels_and_drops_complaint_texts(toy, tmp_pat
     assert "toy_tweets: CC BY 4.0 (toy)" in entry["licence"]
 
 
+def test_loso_and_train_take_label_sets_beside_the_complaints_alone(toy, tmp_path, monkeypatch):
+    """The shipped encoder models' recipe: complaints/ + a label set, no mapped public set."""
+    from triage.loso import loso_data
+
+    root, labels, entries = toy
+    shutil.copytree(FIXTURE_DATASETS / "complaints", root / "complaints")
+    _write_labels(labels, entries)
+    monkeypatch.setattr(labelled_extra, "LABELS_DIR", labels)
+    complaints, extra, _ = loso_data("complaints", root, labelled=["toy"])
+    assert sorted(r["id"] for r in extra) == ["x-1", "x-2"]
+    assert not any(r["id"].startswith("x-") for r in complaints)
+    assert loso_data("complaints", root)[1] == []  # no label set unless asked for
+    monkeypatch.setenv("CALMDESK_DATASETS", str(root))
+    out = tmp_path / "model"
+    result = CliRunner().invoke(
+        app,
+        ["train", "--default-data", "--public-set", "none", "--labelled-set", "toy",
+         "--dev", str(Path(__file__).parent / "fixtures" / "complaints_small.jsonl"),
+         "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    info = json.loads((out / "model.json").read_text())
+    assert [d["name"] for d in info["training_data"]["datasets"]] == ["complaints", "labels/toy"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "x.csv", "--public-set", "none"], "chooses the sets of --default-data"),
+        (["--default-data", "--public-set", "none", "--public-set", "xed"], "do not combine"),
+    ],
+)
+def test_public_set_option_is_checked(args, message, tmp_path):
+    result = CliRunner().invoke(app, ["train", *args, "--out", str(tmp_path / "m")])
+    assert isinstance(result.exception, InputError)
+    assert message in str(result.exception)
+
+
 def test_labelled_set_option_needs_default_data(tmp_path):
     result = CliRunner().invoke(
         app, ["train", "--data", "x.csv", "--labelled-set", "wider_channels", "--out", tmp_path]

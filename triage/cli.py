@@ -57,7 +57,8 @@ TRAIN_HELP = """Train a triage model and save it as a folder.
 The folder holds the weights, model.json and a model card. With --default-data the training set is
 complaints/ plus the mapped public sets from $CALMDESK_DATASETS. With --data it is a desk's own
 labelled tickets, with its own label set (a YAML file with cause, department and emotions lists;
-without --taxonomy the labels found in the data are used). --labelled-set adds a label set of
+without --taxonomy the labels found in the data are used). --public-set replaces the list of
+mapped public sets (--public-set none: complaints/ alone); --labelled-set adds a label set of
 triage/labels/ (complaints we labelled from more channels, texts read from the raw sets).
 
 --data may be a folder of train/dev/test files (dev tunes the thresholds; test is left for
@@ -317,6 +318,12 @@ def train_command(
         help="Use the default training set built from $CALMDESK_DATASETS "
         "(added to --data when both are given).",
     ),
+    public_set: list[str] = typer.Option(
+        [],
+        "--public-set",
+        help="With --default-data: the mapped public sets to add (repeatable) instead of the "
+        "list in triage/mappings/default_set.yaml; 'none' for the complaint corpus alone.",
+    ),
     labelled_set: list[str] = typer.Option(
         [],
         "--labelled-set",
@@ -325,7 +332,8 @@ def train_command(
     ),
     backend: str = typer.Option(
         "linear",
-        help="linear (default), transformer, or auto (per language, the better of the two on dev).",
+        help="linear (default), embedding, static, transformer, or auto (per language, the "
+        "better of linear and transformer on dev).",
     ),
     fit_with_dev: bool = typer.Option(
         False,
@@ -363,6 +371,10 @@ def train_command(
         raise InputError("give --data FILE_OR_DIR, or --default-data for the default training set")
     if labelled_set and not default_data:
         raise InputError("--labelled-set adds to the default training set: give --default-data")
+    if public_set and not default_data:
+        raise InputError("--public-set chooses the sets of --default-data: give --default-data")
+    if "none" in public_set and len(public_set) > 1:
+        raise InputError("--public-set none means no public set: do not combine it with others")
     params = _parse_params(param)
     backend = canonical_backend_name(backend)
     if base_model:
@@ -390,8 +402,9 @@ def train_command(
         labelled = default_labelled()
         for name in labelled_set:
             labelled.setdefault(name, None)
+        chosen = None if not public_set else [] if public_set == ["none"] else public_set
         train, dev_records, data_info = build_default_training_set(
-            datasets_dir(), labelled=labelled
+            datasets_dir(), chosen, labelled=labelled
         )
     if data is not None:
         splits = load_splits(data, **columns)

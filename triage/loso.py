@@ -62,11 +62,14 @@ def loso_data(
     recipe: str = "default",
     datasets_dir: str | Path | None = None,
     sources: Any = None,
+    labelled: Any = None,
 ) -> tuple[list[dict], list[dict], dict]:
     """(complaints of train + dev, extra public records, data_info) for a training-data recipe.
 
     "complaints": the complaint corpus alone (no extra records); "default": plus the public
     sets of `mappings/default_set.yaml`, or of `sources` (as `build_default_training_set`).
+    `labelled` names label sets of `triage/labels/` added to the extras under either recipe
+    (None: those of default_set.yaml under "default", none under "complaints").
     `complaints/test` is never part of it.
     """
     from triage.build_data import build_default_training_set
@@ -74,7 +77,9 @@ def loso_data(
     if recipe not in RECIPES:
         raise InputError(f"unknown data recipe {recipe!r}; known: {', '.join(RECIPES)}")
     chosen = [] if recipe == "complaints" else sources
-    train, dev, info = build_default_training_set(datasets_dir, chosen)
+    if labelled is None and recipe == "complaints":
+        labelled = []
+    train, dev, info = build_default_training_set(datasets_dir, chosen, labelled)
     n_train = info["datasets"][0]["rows"]  # the complaint records come first
     complaints = [{**r, "weight": 1.0} for r in (*train[:n_train], *dev)]
     return complaints, list(train[n_train:]), info

@@ -33,6 +33,13 @@ def test_distilled_table_embeds_texts_without_torch(static_dir):
     ids = embedder.tokenizer.encode("ab", add_special_tokens=False).ids
     mean = embedder.table[ids].mean(axis=0)
     np.testing.assert_allclose(embedder.embed(["ab"])[0], mean / np.linalg.norm(mean), atol=1e-6)
+    # a repeated piece counts each time; a batch gives each text's own vector
+    texts = ["ab ab ab cd", "", "cd", "Списали Списали"]
+    for text, vector in zip(texts, embedder.embed(texts), strict=True):
+        ids = embedder.tokenizer.encode(text, add_special_tokens=False).ids
+        total = embedder.table[ids].sum(axis=0) if ids else np.zeros(16, np.float32)
+        norm = np.linalg.norm(total)
+        np.testing.assert_allclose(vector, total / norm if norm else total, atol=1e-6)
 
 
 def test_pruned_distillation_keeps_only_the_given_pieces(tmp_path):

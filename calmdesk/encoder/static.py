@@ -115,13 +115,19 @@ class StaticEmbedder:
         """(n, dims) float32, L2-normalised (all-zero for a text with no known piece)."""
         if not len(texts):
             return np.zeros((0, self.dim), dtype=np.float32)
+        from scipy.sparse import csr_matrix
+
         encoded = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
-        lengths = np.array([len(e.ids) for e in encoded])
-        flat = np.fromiter((i for e in encoded for i in e.ids), dtype=np.int64, count=lengths.sum())
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        nonempty = lengths > 0
-        if flat.size:
-            starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])[nonempty]
-            out[nonempty] = np.add.reduceat(self.table[flat], starts, axis=0)
+        ids = [e.ids for e in encoded]
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        flat = np.fromiter((i for row in ids for i in row), dtype=np.int32, count=lengths.sum())
+        indptr = np.concatenate([[0], np.cumsum(lengths)])
+        # (texts x pieces) counts @ table: summing rows without copying them (the gather of
+        # every piece's row cost 60x more on complaint-length texts)
+        counts = csr_matrix(
+            (np.ones(flat.size, dtype=np.float32), flat, indptr),
+            shape=(len(ids), self.table.shape[0]),
+        )
+        out = np.asarray(counts @ self.table, dtype=np.float32)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return np.divide(out, norms, out=out, where=norms > 0)

@@ -1,6 +1,7 @@
 """Leave-one-source-out: the splits never leak a held-out source, the pooled scores are right."""
 
 import json
+import shutil
 from collections import Counter
 from typing import ClassVar
 
@@ -173,7 +174,9 @@ def test_linear_runner_caches_folds_and_threshold_modes_agree_on_argmax(complain
         run_loso(complaints, backend="linear", params={"nope": 1}, related={})
 
 
-def test_benchmark_prints_tables_and_writes_json(small_complaints_path, tmp_path):
+def test_benchmark_prints_tables_and_writes_json(
+    small_complaints_path, trained_triage_model, tmp_path
+):
     import importlib.util
     from pathlib import Path
 
@@ -197,6 +200,17 @@ def test_benchmark_prints_tables_and_writes_json(small_complaints_path, tmp_path
     assert written["setup"]["params"]["word_max_features"] == 0
     assert list(written["metrics"]["by_source"]) == ["ru_odd"]
     assert written["folds"][0]["n_held_out"] == 15
+    # --attach puts the figures in a model's model.json and card, with the command
+    model_dir = tmp_path / "model"
+    shutil.copytree(trained_triage_model, model_dir)
+    assert module.main([*args, "--sources", "ru_odd", "--attach", str(model_dir)]) == 0
+    info = json.loads((model_dir / "model.json").read_text())
+    assert info["loso"]["metrics"]["by_source"] == written["metrics"]["by_source"]
+    card = (model_dir / "README.md").read_text()
+    assert "## Leave-one-source-out" in card and "--preset char-lr --sources ru_odd`" in card
+    assert str(model_dir) not in card
+    with pytest.raises(InputError, match="not a model folder"):
+        module.attach(tmp_path, written, [])
 
 
 # --- one macro-F1 everywhere -------------------------------------------------------------------

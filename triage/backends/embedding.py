@@ -29,6 +29,9 @@ class EmbeddingBackend(DenseFeatureBackend):
 
     `encoder`: an encoder directory, or None for the default one (built on first use).
     `runtime`: "auto" uses the int8 ONNX export when it exists, else torch float32.
+    `max_length` 128 and `batch_size` 8: on leave-one-source-out, 128 tokens score as 256 do
+    (cause and department within 0.01, emotions 0.017 lower) at twice the speed on one core,
+    and batches of 8 pad less than 32 (docs/models.md).
     `cache_embeddings`: keep training embeddings on disk (CALMDESK_CACHE_DIR/embeddings), so
     cross-validation and leave-one-source-out embed each text once.
     """
@@ -38,8 +41,8 @@ class EmbeddingBackend(DenseFeatureBackend):
     def __init__(
         self,
         encoder: str | None = None,
-        max_length: int = 256,
-        batch_size: int = 32,
+        max_length: int = 128,
+        batch_size: int = 8,
         runtime: str = "auto",
         style_weight: float = 0.0,
         C: float = 4.0,

@@ -194,6 +194,9 @@ def serve(
 
             model = models_dir() / f"triage-{model}"
         os.environ["CALMDESK_TRIAGE_MODEL"] = str(model.resolve())
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        # each worker's model (torch, onnxruntime) would take every core; share them out
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
     settings = ApiSettings.from_env()
     if not settings.triage_model_dir.is_dir():
         raise InputError(

@@ -138,13 +138,25 @@ def export_onnx(encoder_dir: Path | str, *, quantize: bool = True, force: bool =
         final_tmp.unlink(missing_ok=True)
 
 
+def env_threads() -> int | None:
+    """OMP_NUM_THREADS as a positive int, else None: onnxruntime ignores the variable, and
+    without it each session spins one thread per core, so two API workers on two cores (or a
+    one-core benchmark) would fight over them."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 class OnnxSession:
-    """A CPU onnxruntime session of an exported encoder: (ids, mask) -> pooled embeddings."""
+    """A CPU onnxruntime session of an exported encoder: (ids, mask) -> pooled embeddings.
+
+    `threads`: intra-op threads; None takes OMP_NUM_THREADS, else onnxruntime's default.
+    """
 
     def __init__(self, path: Path, threads: int | None = None):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        threads = threads or env_threads()
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1

@@ -3,6 +3,11 @@
 #
 #   benchmarks/api_load.sh                      # default model, 2 workers, 30 s per run
 #   DURATION=10 MODEL=/path/to/model benchmarks/api_load.sh
+#   COMPLAINTS=../shared/datasets/complaints/dev.jsonl benchmarks/api_load.sh   # real texts
+#
+# With COMPLAINTS (a JSONL file with a "text" field), /v1/triage is sent those complaints in
+# rotation (written into a temporary wrk script, never into the project) instead of the four
+# short built-in ones: the figure a desk with complaint-length texts would see.
 #
 # Prints one line per run: concurrency, requests/s, p50/p90/p99 latency, non-2xx answers and
 # socket errors, then the server's memory (RSS of the master and each worker).
@@ -48,13 +53,31 @@ run() {  # endpoint script concurrency
   local threads=$(( $3 < 2 ? 1 : 2 ))
   local line before after requests
   before=$(server_cpu_ticks)
-  line=$(wrk -t"$threads" -c"$3" -d"${DURATION}s" --timeout 10s -s "benchmarks/$2" "$URL" | grep '^RESULT')
+  local script=$2
+  [ -f "$script" ] || script="benchmarks/$2"
+  line=$(wrk -t"$threads" -c"$3" -d"${DURATION}s" --timeout 10s -s "$script" "$URL" | grep '^RESULT')
   after=$(server_cpu_ticks)
   requests=$(echo "$line" | sed -E 's/.*requests=([0-9]+).*/\1/')
   # Server CPU per request: what the throughput would be on dedicated cores, whatever else runs.
   echo "$1 c=$3 ${line#RESULT } server_cpu_ms_per_request=$(awk -v t=$(( after - before )) -v n="$requests" -v k="$TICK" 'BEGIN {printf "%.2f", n ? t * 1000 / k / n : 0}')"
 }
-for c in $CONCURRENCY; do run "POST /v1/triage" api_triage.lua "$c"; done
+TRIAGE_SCRIPT=api_triage.lua
+TRIAGE_NAME="POST /v1/triage"
+if [ -n "${COMPLAINTS:-}" ]; then
+  [ -f "$COMPLAINTS" ] || { echo "error: COMPLAINTS=$COMPLAINTS is not a file" >&2; exit 2; }
+  python - "$COMPLAINTS" "$WORK/triage_texts.lua" <<'PY'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8") if line.strip()]
+bodies = [json.dumps({"text": r["text"][:4000]}, ensure_ascii=False) for r in rows if r.get("text")]
+lua = open("benchmarks/api_triage.lua", encoding="utf-8").read()
+start, end = lua.index("local bodies = {"), lua.index("}\n", lua.index("local bodies = {")) + 2
+quoted = ",\n".join("  [==[" + b + "]==]" for b in bodies)
+open(sys.argv[2], "w", encoding="utf-8").write(lua[:start] + "local bodies = {\n" + quoted + "\n}\n" + lua[end:])
+PY
+  TRIAGE_SCRIPT="$WORK/triage_texts.lua"
+  TRIAGE_NAME="POST /v1/triage ($(basename "$COMPLAINTS"), mean $(python -c "import json,sys; t=[len(json.loads(l)['text']) for l in open(sys.argv[1]) if l.strip()]; print(sum(t)//len(t))" "$COMPLAINTS") chars)"
+fi
+for c in $CONCURRENCY; do run "$TRIAGE_NAME" "$TRIAGE_SCRIPT" "$c"; done
 for c in $COACH_CONCURRENCY; do run "POST /v1/coach (40 turns)" api_coach.lua "$c"; done
 
 echo "# server memory (RSS, MiB)"

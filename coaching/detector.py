@@ -36,6 +36,7 @@ class ConductDetector:
         *,
         n_layers: int = 2,
         n_trainable: int = 1,
+        head_hidden: int = 0,
         max_length: int = 48,
         epochs: int = 4,
         batch_size: int = 32,
@@ -51,6 +52,7 @@ class ConductDetector:
         self.encoder_path = encoder_path
         self.n_layers = n_layers
         self.n_trainable = n_trainable
+        self.head_hidden = head_hidden
         self.max_length = max_length
         self.epochs = epochs
         self.batch_size = batch_size
@@ -84,6 +86,8 @@ class ConductDetector:
         net = self.network_
         ids = self._tokenize(texts)
         net.eval()
+        if self.n_trainable == 0:
+            return self._fit_head(ids, y, rng)
         cached = self._cached_bottoms(ids)  # frozen layers' output, once (and on disk)
         if self.verbose:
             print(f"frozen layers' output ready for {len(ids)} sentences", flush=True)
@@ -127,6 +131,49 @@ class ConductDetector:
             p.requires_grad_(False)
         self.thresholds_ = {}
         self.n_train_ = len(texts)
+        self._fast = None
+        return self
+
+    def _fit_head(self, ids: list[list[int]], y: np.ndarray, rng: random.Random) -> ConductDetector:
+        """A frozen encoder: its pooled embeddings are computed once (through the same int8
+        path inference uses, so the head learns the features it will see) and only the head
+        trains, in seconds per epoch instead of minutes."""
+        import torch
+
+        net = self.network_
+        pooled = self._cached_pooled(ids)
+        if self.verbose:
+            print(f"pooled embeddings ready for {len(ids)} sentences", flush=True)
+        for p in net.parameters():
+            p.requires_grad_(False)
+        for p in net.head.parameters():
+            p.requires_grad_(True)
+        optimizer = torch.optim.AdamW(
+            net.head.parameters(), lr=self.head_learning_rate, weight_decay=0.01
+        )
+        target = torch.tensor(y, dtype=torch.float32)
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+        order = list(range(len(ids)))
+        self.loss_curve_ = []
+        for _ in range(self.epochs):
+            net.train()
+            rng.shuffle(order)
+            total = 0.0
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start : start + self.batch_size]
+                loss = loss_fn(net.classify(pooled[batch]), target[batch])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total += float(loss.detach()) * len(batch)
+            self.loss_curve_.append(total / len(ids))
+        if self.verbose:
+            print(f"head trained: loss {self.loss_curve_[0]:.4f} -> {self.loss_curve_[-1]:.4f}")
+        net.eval()
+        for p in net.parameters():
+            p.requires_grad_(False)
+        self.thresholds_ = {}
+        self.n_train_ = len(ids)
         self._fast = None
         return self
 
@@ -237,6 +284,7 @@ class ConductDetector:
             "params": {
                 "n_layers": self.n_layers,
                 "n_trainable": self.n_trainable,
+                "head_hidden": self.head_hidden,
                 "max_length": self.max_length,
                 "epochs": self.epochs,
                 "batch_size": self.batch_size,
@@ -315,7 +363,7 @@ class ConductDetector:
         encoder_dir = self._encoder_dir()
         config = encoder_config(encoder_dir)
         self.network_ = conduct_network_class()(
-            config, self.n_layers, self.n_trainable, len(self.classes_)
+            config, self.n_layers, self.n_trainable, len(self.classes_), self.head_hidden
         )
         load_encoder_part(self.network_, encoder_dir, all_layers=all_layers)
         self.network_.eval()
@@ -355,6 +403,40 @@ class ConductDetector:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             torch.save([t.half() for t in out], path)
+        except OSError:
+            pass
+        return out
+
+    def _cached_pooled(self, ids: list[list[int]]):
+        """Pooled embeddings of a frozen encoder, (n, hidden) fp32, kept in the calmdesk cache
+        (a few MB) so that trying other heads, epochs or data mixes skips the encoder."""
+        import hashlib
+
+        import torch
+
+        from calmdesk.settings import cache_dir
+
+        key = hashlib.sha256(
+            json.dumps([self.encoder_dir_, self.n_layers, bool(self.quantize), ids]).encode()
+        ).hexdigest()[:24]
+        path = cache_dir() / "detector" / f"pooled-{key}.pt"
+        if path.is_file():
+            try:
+                return torch.load(path)
+            except (OSError, RuntimeError, EOFError):
+                pass  # a broken cache file only costs the recomputation
+        network = self._inference_network()
+        out = torch.zeros((len(ids), self.encoder_info_["hidden_size"]), dtype=torch.float32)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        with torch.inference_mode():
+            for start in range(0, len(order), 64):
+                batch = order[start : start + 64]
+                input_ids, mask = _pad_ids([ids[i] for i in batch], self.pad_id_)
+                out[batch] = network.pool(network.bottom(input_ids, mask), mask).float()
+        self._fast = None  # the quantized copy holds the untrained head: rebuild after fitting
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(out, path)
         except OSError:
             pass
         return out

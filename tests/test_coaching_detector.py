@@ -86,6 +86,55 @@ def test_unknown_category_in_training_labels_is_refused(encoder_dir):
         ConductDetector(encoder_dir).fit(["a"], [["grumpy"]])
 
 
+@pytest.mark.parametrize("head_hidden", [0, 16])
+def test_a_frozen_encoder_trains_only_the_head(encoder_dir, tmp_path, head_hidden):
+    """n_trainable=0: every encoder layer frozen, the head learns from cached pooled
+    embeddings; only the head is stored, and a loaded copy scores the same."""
+    texts = RUDE * 3 + FINE * 3
+    labels = [["rude_language"] if "xx" in t else [] for t in texts]
+    det = ConductDetector(
+        encoder_dir, n_layers=3, n_trainable=0, head_hidden=head_hidden, epochs=150,
+        batch_size=8, head_learning_rate=2e-2, threads=1, quantize=False,
+    ).fit(texts, labels)  # fmt: skip
+    assert det.loss_curve_[-1] < det.loss_curve_[0] * 0.7
+    proba = det.predict_proba(RUDE + FINE)[:, det.classes_.index("rude_language")]
+    assert proba[: len(RUDE)].mean() > proba[len(RUDE) :].mean() + 0.2
+    det.set_thresholds(texts, labels, ["en"] * len(texts))
+    out = det.save(tmp_path / "frozen")
+    from safetensors import safe_open
+
+    with safe_open(str(out / "detector.safetensors"), "pt") as fh:
+        keys = list(fh.keys())
+    assert keys and all(k.startswith("head.") for k in keys)
+    assert (len(keys) == 4) == bool(head_hidden)  # MLP: two linear layers' weight and bias
+    config = json.loads((out / "detector.json").read_text())
+    assert config["params"]["n_trainable"] == 0
+    assert config["params"]["head_hidden"] == head_hidden
+    loaded = ConductDetector.load(out, encoder_path=encoder_dir, quantize=False)
+    assert np.allclose(loaded.predict_proba(FINE), det.predict_proba(FINE), atol=2e-3)
+
+
+def test_a_first_format_detector_without_head_hidden_still_loads(trained, encoder_dir, tmp_path):
+    """Detectors saved before head_hidden existed have a linear head: they load unchanged."""
+    import shutil
+
+    _, out = trained
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    config = json.loads((old / "detector.json").read_text())
+    config["params"].pop("head_hidden", None)
+    (old / "detector.json").write_text(json.dumps(config))
+    det = ConductDetector.load(old, encoder_path=encoder_dir, quantize=False)
+    assert det.head_hidden == 0 and det.predict_proba(["thanks a lot"]).shape == (1, 9)
+
+
+def test_layer_settings_are_checked(encoder_dir):
+    with pytest.raises(InputError, match="n_trainable"):
+        ConductDetector(encoder_dir, n_layers=2, n_trainable=3).fit(["a"], [[]])
+    with pytest.raises(InputError, match="head_hidden"):
+        ConductDetector(encoder_dir, n_layers=2, n_trainable=0, head_hidden=-1).fit(["a"], [[]])
+
+
 def test_threshold_is_the_lowest_that_keeps_precision():
     scores = np.array([0.99, 0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.4])
     positive = np.array([1, 1, 1, 1, 0, 1, 0, 0], dtype=bool)

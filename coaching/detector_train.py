@@ -1,6 +1,7 @@
 """Train the conduct detector on coaching/detector_data and write models/coaching-detector.
 
     python -m coaching.detector_train [--encoder DIR] [--out DIR] [--epochs 4] [--layers 2]
+        [--trainable 1] [--head-hidden 0] [--max-length 48] [--threads 1]
 
 Turns are cut into sentences (coaching.sentences); a sentence carries the categories of the
 labelled spans it overlaps. Thresholds are set per language on the held-out split for
@@ -46,7 +47,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=str(default_detector_dir()))
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--trainable", type=int, default=1)
+    parser.add_argument("--trainable", type=int, default=1, help="0: a frozen encoder")
+    parser.add_argument("--head-hidden", type=int, default=0, help="0: a linear head")
+    parser.add_argument("--max-length", type=int, default=48, help="tokens per sentence")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
     train = sentence_rows(load_rows("train"))
@@ -56,6 +59,8 @@ def main(argv: list[str] | None = None) -> None:
         args.encoder,
         n_layers=args.layers,
         n_trainable=args.trainable,
+        head_hidden=args.head_hidden,
+        max_length=args.max_length,
         epochs=args.epochs,
         threads=args.threads,
         verbose=True,

@@ -38,6 +38,7 @@ class ConductDetector:
         n_trainable: int = 1,
         head_hidden: int = 0,
         max_length: int = 48,
+        prefix: str = PREFIX,
         epochs: int = 4,
         batch_size: int = 32,
         learning_rate: float = 1e-4,
@@ -54,6 +55,9 @@ class ConductDetector:
         self.n_trainable = n_trainable
         self.head_hidden = head_hidden
         self.max_length = max_length
+        # e5's "query: " costs 3 of a chat sentence's ~16 tokens; a fine-tuned detector can do
+        # without it ("" : about 20% less compute per sentence). Old detectors keep theirs.
+        self.prefix = prefix
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -286,6 +290,7 @@ class ConductDetector:
                 "n_trainable": self.n_trainable,
                 "head_hidden": self.head_hidden,
                 "max_length": self.max_length,
+                "prefix": self.prefix,
                 "epochs": self.epochs,
                 "batch_size": self.batch_size,
                 "learning_rate": self.learning_rate,
@@ -377,7 +382,7 @@ class ConductDetector:
 
     def _tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         enc = self.tokenizer_(
-            [PREFIX + t for t in texts], truncation=True, max_length=self.max_length
+            [self.prefix + t for t in texts], truncation=True, max_length=self.max_length
         )
         return enc["input_ids"]
 

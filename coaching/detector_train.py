@@ -1,7 +1,7 @@
 """Train the conduct detector on coaching/detector_data and write models/coaching-detector.
 
     python -m coaching.detector_train [--encoder DIR] [--out DIR] [--epochs 4] [--layers 2]
-        [--trainable 1] [--head-hidden 0] [--max-length 48] [--threads 1]
+        [--trainable 1] [--head-hidden 0] [--max-length 48] [--no-prefix] [--threads 1]
 
 Turns are cut into sentences (coaching.sentences); a sentence carries the categories of the
 labelled spans it overlaps. Thresholds are set per language on the held-out split for
@@ -39,7 +39,7 @@ def sentence_rows(rows: list[dict]) -> tuple[list[str], list[list[str]], list[st
 
 
 def main(argv: list[str] | None = None) -> None:
-    from coaching.detector import ConductDetector
+    from coaching.detector import PREFIX, ConductDetector
     from coaching.detector_runtime import default_detector_dir
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trainable", type=int, default=1, help="0: a frozen encoder")
     parser.add_argument("--head-hidden", type=int, default=0, help="0: a linear head")
     parser.add_argument("--max-length", type=int, default=48, help="tokens per sentence")
+    parser.add_argument(
+        "--no-prefix", action="store_true", help='no "query: " before each sentence (faster)'
+    )
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
     train = sentence_rows(load_rows("train"))
@@ -61,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         n_trainable=args.trainable,
         head_hidden=args.head_hidden,
         max_length=args.max_length,
+        prefix="" if args.no_prefix else PREFIX,
         epochs=args.epochs,
         threads=args.threads,
         verbose=True,

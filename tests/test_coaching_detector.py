@@ -94,7 +94,7 @@ def test_a_frozen_encoder_trains_only_the_head(encoder_dir, tmp_path, head_hidde
     labels = [["rude_language"] if "xx" in t else [] for t in texts]
     det = ConductDetector(
         encoder_dir, n_layers=3, n_trainable=0, head_hidden=head_hidden, epochs=150,
-        batch_size=8, head_learning_rate=2e-2, threads=1, quantize=False,
+        batch_size=8, head_learning_rate=2e-2, threads=1, quantize=False, prefix="",
     ).fit(texts, labels)  # fmt: skip
     assert det.loss_curve_[-1] < det.loss_curve_[0] * 0.7
     proba = det.predict_proba(RUDE + FINE)[:, det.classes_.index("rude_language")]
@@ -110,7 +110,10 @@ def test_a_frozen_encoder_trains_only_the_head(encoder_dir, tmp_path, head_hidde
     config = json.loads((out / "detector.json").read_text())
     assert config["params"]["n_trainable"] == 0
     assert config["params"]["head_hidden"] == head_hidden
+    assert config["params"]["prefix"] == ""  # no "query: " before the sentence
     loaded = ConductDetector.load(out, encoder_path=encoder_dir, quantize=False)
+    assert loaded.prefix == ""
+    assert loaded._tokenize(["ab"]) == [loaded.tokenizer_("ab")["input_ids"]]
     assert np.allclose(loaded.predict_proba(FINE), det.predict_proba(FINE), atol=2e-3)
 
 
@@ -123,9 +126,11 @@ def test_a_first_format_detector_without_head_hidden_still_loads(trained, encode
     shutil.copytree(out, old)
     config = json.loads((old / "detector.json").read_text())
     config["params"].pop("head_hidden", None)
+    config["params"].pop("prefix", None)
     (old / "detector.json").write_text(json.dumps(config))
     det = ConductDetector.load(old, encoder_path=encoder_dir, quantize=False)
     assert det.head_hidden == 0 and det.predict_proba(["thanks a lot"]).shape == (1, 9)
+    assert det.prefix == "query: "  # e5's prefix, as the first detector was trained with
 
 
 def test_layer_settings_are_checked(encoder_dir):

@@ -14,9 +14,9 @@ the rules' dev set (tests/fixtures/coaching/devset_*.jsonl) as `devset` (all its
 look; the flag rate bounds the false-alarm rate from above). `--real-half dev|test` keeps one
 fixed half of those replies (by the parity of the first byte of each text's SHA-1): `dev` is
 the half looked at while developing the detector, `test` the half its false alarms are reported
-on. A row counts as flagged when the
-checker reports any finding on it; precision and recall are over rows (as
-benchmarks/coaching_quality.py), plus the share of positive rows flagged with their category.
+on. A row counts as flagged when the checker reports any finding on it; precision and recall are
+over rows (as benchmarks/coaching_quality.py), plus the share of positive rows flagged with
+their category.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,6 +40,7 @@ class ConductDetector:
         head_hidden: int = 0,
         max_length: int = 48,
         prefix: str = PREFIX,
+        min_words: int = 0,
         epochs: int = 4,
         batch_size: int = 32,
         learning_rate: float = 1e-4,
@@ -58,6 +60,9 @@ class ConductDetector:
         # e5's "query: " costs 3 of a chat sentence's ~16 tokens; a fine-tuned detector can do
         # without it ("" : about 20% less compute per sentence). Old detectors keep theirs.
         self.prefix = prefix
+        # a sentence of one or two words ("Anything else?", a name, a signature) is too little
+        # for a sentence-level judgement: it scores 0 and is left to the rules' exact phrases
+        self.min_words = min_words
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -220,8 +225,12 @@ class ConductDetector:
         if not len(texts):
             return np.zeros((0, len(self.classes_)), dtype=np.float32)
         self._set_threads()
-        ids = self._tokenize(list(texts))
+        texts = list(texts)
         out = np.zeros((len(texts), len(self.classes_)), dtype=np.float32)
+        judged = [i for i, t in enumerate(texts) if content_words(t) >= self.min_words]
+        if not judged:
+            return out
+        ids = self._tokenize([texts[i] for i in judged])
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         network = self._inference_network()
         with torch.inference_mode():
@@ -229,7 +238,7 @@ class ConductDetector:
                 batch = order[start : start + 64]
                 input_ids, mask = _pad_ids([ids[i] for i in batch], self.pad_id_)
                 logits = network(input_ids, mask)
-                out[batch] = torch.sigmoid(logits).numpy()
+                out[[judged[i] for i in batch]] = torch.sigmoid(logits).numpy()
         return out
 
     def _inference_network(self):
@@ -280,6 +289,14 @@ class ConductDetector:
         state = {k: v.detach().half().contiguous() for k, v in
                  self.network_.trainable_state().items()}  # fmt: skip
         save_file(state, str(path / HEAD_FILE), metadata={"format": "pt"})
+        return self.save_config(path)
+
+    def save_config(self, path: str | Path) -> Path:
+        """Write only detector.json (thresholds, settings): re-thresholding a loaded detector
+        (e.g. with another min_words) leaves its weights file as it is."""
+        self._check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
         config = {
             "format": DETECTOR_FORMAT,
             "classes": self.classes_,
@@ -291,6 +308,7 @@ class ConductDetector:
                 "head_hidden": self.head_hidden,
                 "max_length": self.max_length,
                 "prefix": self.prefix,
+                "min_words": self.min_words,
                 "epochs": self.epochs,
                 "batch_size": self.batch_size,
                 "learning_rate": self.learning_rate,
@@ -335,6 +353,7 @@ class ConductDetector:
         det.classes_ = list(config["classes"])
         det.thresholds_ = {k: float(v) for k, v in config["thresholds"].items()}
         det.threshold_support_ = config.get("threshold_support", {})
+        det.n_train_ = config.get("n_train_sentences")
         det._build(all_layers=False)
         expected = det.encoder_info_.get("hidden_size")
         if config.get("encoder", {}).get("hidden_size") not in (None, expected):
@@ -486,6 +505,19 @@ class ConductDetector:
             import torch
 
             torch.set_num_threads(self.threads)
+
+
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+_SKIPPED = re.compile(r"https?://\S+|www\.\S+|[@#][\w.]+")
+
+
+def content_words(text: str) -> int:
+    """Words that carry meaning: tokens starting with a letter, each Han character counted as
+    one; @handles, #hashtags, URLs and numbers are not counted."""
+    text = _SKIPPED.sub(" ", text)
+    han = len(_HAN.findall(text))
+    return han + len(_WORD.findall(_HAN.sub(" ", text)))
 
 
 def pick_threshold(

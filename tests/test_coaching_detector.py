@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from calmdesk.errors import InputError
-from coaching.detector import ConductDetector, pick_threshold
+from coaching.detector import ConductDetector, content_words, pick_threshold
 from coaching.findings import Finding
 from tests.coaching_tiny_encoder import build_tiny_encoder
 
@@ -127,10 +127,12 @@ def test_a_first_format_detector_without_head_hidden_still_loads(trained, encode
     config = json.loads((old / "detector.json").read_text())
     config["params"].pop("head_hidden", None)
     config["params"].pop("prefix", None)
+    config["params"].pop("min_words", None)
     (old / "detector.json").write_text(json.dumps(config))
     det = ConductDetector.load(old, encoder_path=encoder_dir, quantize=False)
     assert det.head_hidden == 0 and det.predict_proba(["thanks a lot"]).shape == (1, 9)
     assert det.prefix == "query: "  # e5's prefix, as the first detector was trained with
+    assert det.min_words == 0  # every sentence judged
 
 
 def test_layer_settings_are_checked(encoder_dir):
@@ -138,6 +140,43 @@ def test_layer_settings_are_checked(encoder_dir):
         ConductDetector(encoder_dir, n_layers=2, n_trainable=3).fit(["a"], [[]])
     with pytest.raises(InputError, match="head_hidden"):
         ConductDetector(encoder_dir, n_layers=2, n_trainable=0, head_hidden=-1).fit(["a"], [[]])
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("Anything else?", 2),
+        ("Thank you, I'll fix it now.", 6),
+        ("@celinni13 Celinni.", 1),
+        ("✨ #CadaPasoCuenta https://t.co/x 2639", 0),
+        ("不行。", 2),
+        ("這個辦不了", 5),
+        ("Не могу.", 2),
+    ],
+)
+def test_content_words(text, words):
+    assert content_words(text) == words
+
+
+def test_short_sentences_score_zero_with_min_words(trained, encoder_dir, tmp_path):
+    """min_words: a sentence too short to judge scores 0 for every category; the setting is
+    saved, and save_config rewrites only detector.json of a loaded (int8) detector."""
+    _, out = trained
+    det = ConductDetector.load(out, encoder_path=encoder_dir)
+    full = det.predict_proba(["calm down xx", "xx"])
+    assert full[1].max() > 0
+    det.min_words = 2
+    short = det.predict_proba(["calm down xx", "xx", "@someone xx"])
+    assert np.allclose(short[0], full[0], atol=1e-3) and short[1:].max() == 0.0
+    assert det.predict_proba(["xx"]).shape == (1, 9)
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    weights = (copy / "detector.safetensors").read_bytes()
+    det.save_config(copy)
+    assert (copy / "detector.safetensors").read_bytes() == weights
+    assert ConductDetector.load(copy, encoder_path=encoder_dir).min_words == 2
 
 
 def test_threshold_is_the_lowest_that_keeps_precision():

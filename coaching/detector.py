@@ -192,9 +192,12 @@ class ConductDetector:
         labels: Sequence[Sequence[str]],
         langs: Sequence[str],
         probabilities: np.ndarray | None = None,
+        keep: bool = False,
     ) -> ConductDetector:
         """Per language, the lowest threshold at which flagging "any category above it" keeps
-        precision >= target_precision on these (held-out) sentences, never below min_threshold."""
+        precision >= target_precision on these (held-out) sentences, never below min_threshold.
+        keep=True leaves the thresholds as they are and only measures their support (after a
+        change that can only remove flags, such as a higher min_words)."""
         self._check_fitted()
         texts, y = self._check_xy(texts, labels)
         proba = self.predict_proba(texts) if probabilities is None else probabilities
@@ -203,9 +206,16 @@ class ConductDetector:
         self.threshold_support_ = {}
         for lang in sorted(set(langs)):
             idx = np.array([i for i, lg in enumerate(langs) if lg == lang])
-            t, precision, recall = pick_threshold(
-                scores[idx], positive[idx], self.target_precision, self.min_threshold
-            )
+            if keep:
+                t = self.threshold_for(lang)
+                flagged = scores[idx] >= t
+                hits = int((flagged & positive[idx]).sum())
+                precision = hits / max(int(flagged.sum()), 1)
+                recall = hits / max(int(positive[idx].sum()), 1)
+            else:
+                t, precision, recall = pick_threshold(
+                    scores[idx], positive[idx], self.target_precision, self.min_threshold
+                )
             self.thresholds_[lang] = t
             self.threshold_support_[lang] = {
                 "sentences": len(idx),

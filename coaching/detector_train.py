@@ -3,7 +3,8 @@
     python -m coaching.detector_train [--encoder DIR] [--out DIR] [--epochs 4] [--layers 2]
         [--trainable 1] [--head-hidden 0] [--max-length 48] [--no-prefix] [--min-words 0]
         [--threads 1]
-    python -m coaching.detector_train --rethreshold models/coaching-detector --min-words 3
+    python -m coaching.detector_train --rethreshold models/coaching-detector --min-words 3 \
+        --keep-thresholds
 
 Turns are cut into sentences (coaching.sentences); a sentence carries the categories of the
 labelled spans it overlaps. Thresholds are set per language on the held-out split for
@@ -59,14 +60,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--min-words", type=int, default=0, help="shorter sentences score 0 (left to the rules)"
     )
+    parser.add_argument(
+        "--min-threshold", type=float, default=0.5, help="no language's threshold goes lower"
+    )
     parser.add_argument("--rethreshold", default=None, help="a trained detector directory")
+    parser.add_argument(
+        "--keep-thresholds", action="store_true", help="with --rethreshold: only re-measure them"
+    )
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
     heldout = sentence_rows(load_rows("heldout"))
     if args.rethreshold:
         det = ConductDetector.load(args.rethreshold, args.encoder, threads=args.threads)
         det.min_words = args.min_words
-        det.set_thresholds(*heldout)
+        det.min_threshold = args.min_threshold
+        det.set_thresholds(*heldout, keep=args.keep_thresholds)
         _print_thresholds(det)
         print(f"thresholds written to {det.save_config(args.rethreshold) / 'detector.json'}")
         return
@@ -80,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         max_length=args.max_length,
         prefix="" if args.no_prefix else PREFIX,
         min_words=args.min_words,
+        min_threshold=args.min_threshold,
         epochs=args.epochs,
         threads=args.threads,
         verbose=True,

@@ -179,6 +179,21 @@ def test_short_sentences_score_zero_with_min_words(trained, encoder_dir, tmp_pat
     assert ConductDetector.load(copy, encoder_path=encoder_dir).min_words == 2
 
 
+def test_keeping_thresholds_only_measures_their_support(trained):
+    det, _ = trained
+    texts = RUDE + FINE
+    labels = [["rude_language"]] * len(RUDE) + [[]] * len(FINE)
+    before = dict(det.thresholds_)
+    support = dict(det.threshold_support_)
+    try:
+        det.set_thresholds(texts, labels, ["en"] * len(texts), keep=True)
+        assert det.thresholds_ == before
+        assert det.threshold_support_["en"]["sentences"] == len(texts)
+        assert det.threshold_support_["en"]["precision"] == 1.0
+    finally:
+        det.thresholds_, det.threshold_support_ = before, support
+
+
 def test_threshold_is_the_lowest_that_keeps_precision():
     scores = np.array([0.99, 0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.4])
     positive = np.array([1, 1, 1, 1, 0, 1, 0, 0], dtype=bool)

@@ -3,21 +3,27 @@
     python benchmarks/coaching_detector.py                      # every set below
     python benchmarks/coaching_detector.py --set written_after --show-errors
     python benchmarks/coaching_detector.py --set real           # flag rate on real agent turns
+    python benchmarks/coaching_detector.py --set real --real-half test   # the reported half
 
-Sets: `written_after` (coaching/detector_data/written_after.jsonl, written after the model was
-trained), `heldout` (composed from fragments kept out of training; thresholds were set on it),
+Sets: `written_after` (coaching/detector_data/written_after.jsonl, written after the first model
+was trained), `written_after_v2` (written_after_v2.jsonl, written after the second), `heldout`
+(composed from fragments kept out of training; thresholds were set on it),
 the rules' dev set (tests/fixtures/coaching/devset_*.jsonl) as `devset` (all its splits) and
 `devset_fresh` (its fresh* splits only), and `real`: the bank's own replies in
 ../shared/datasets/tickets/es_banamex_tweets (unlabelled: every flag is listed for a by-hand
-look; the flag rate bounds the false-alarm rate from above). A row counts as flagged when the
-checker reports any finding on it; precision and recall are over rows (as
-benchmarks/coaching_quality.py), plus the share of positive rows flagged with their category.
+look; the flag rate bounds the false-alarm rate from above). `--real-half dev|test` keeps one
+fixed half of those replies (by the parity of the first byte of each text's SHA-1): `dev` is
+the half looked at while developing the detector, `test` the half its false alarms are reported
+on. A row counts as flagged when the checker reports any finding on it; precision and recall are
+over rows (as benchmarks/coaching_quality.py), plus the share of positive rows flagged with
+their category.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import sys
 import time
@@ -38,7 +44,7 @@ MODES = ("rules", "model", "both")
 
 def load_set(name: str) -> list[dict]:
     """Rows with text, lang, expected (bool) and categories (list)."""
-    if name in ("written_after", "heldout"):
+    if name in ("written_after", "written_after_v2", "heldout"):
         rows = [json.loads(x) for x in (DATA / f"{name}.jsonl").open(encoding="utf-8") if x.strip()]
         return [{**r, "expected": bool(r["labels"]), "categories": r["labels"]} for r in rows]
     rows = []
@@ -54,11 +60,18 @@ def load_set(name: str) -> list[dict]:
     return rows
 
 
-def real_agent_turns(limit: int | None = None) -> list[str]:
+def real_half(text: str) -> str:
+    """`dev` or `test`: a fixed split of the real replies that needs no stored copy of them."""
+    return "dev" if hashlib.sha1(text.encode("utf-8")).digest()[0] % 2 == 0 else "test"
+
+
+def real_agent_turns(limit: int | None = None, half: str = "all") -> list[str]:
     if not REAL.is_file():
         return []
     with REAL.open(encoding="utf-8") as fh:
         rows = [r["text"] for r in csv.DictReader(fh) if r["screen_name"] in BANK_ACCOUNTS]
+    if half != "all":
+        rows = [t for t in rows if real_half(t) == half]
     return rows[:limit] if limit else rows
 
 
@@ -91,12 +104,12 @@ def score(checkers: dict, rows: list[dict], show_errors: bool, label: str) -> No
                   f"{fp:>5}{fn:>5}")  # fmt: skip
 
 
-def real(checkers: dict, limit: int | None) -> None:
-    turns = real_agent_turns(limit)
+def real(checkers: dict, limit: int | None, half: str = "all") -> None:
+    turns = real_agent_turns(limit, half)
     if not turns:
         print(f"\n== real agent turns: {REAL} not found, skipped ==")
         return
-    print(f"\n== real agent turns: {len(turns)} Citibanamex replies (es), flag rate ==")
+    print(f"\n== real agent turns: {len(turns)} Citibanamex replies (es, {half}), flag rate ==")
     for mode, checker in checkers.items():
         flagged = []
         for text in turns:
@@ -124,7 +137,9 @@ def speed(checker: Checker, n_turns: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sets = ("written_after", "heldout", "devset", "devset_fresh", "real", "speed")
+    sets = (
+        "written_after", "written_after_v2", "heldout", "devset", "devset_fresh", "real", "speed"
+    )  # fmt: skip
     parser.add_argument("--set", choices=sets, action="append")
     parser.add_argument("--mode", choices=MODES, action="append")
     parser.add_argument("--encoder", default=None, help="built encoder (default: the cache's)")
@@ -132,6 +147,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--turns", type=int, default=600)
     parser.add_argument("--real-limit", type=int, default=None)
+    parser.add_argument("--real-half", choices=("all", "dev", "test"), default="all")
     parser.add_argument("--show-errors", action="store_true")
     args = parser.parse_args()
     import torch
@@ -140,8 +156,11 @@ def main() -> None:
     opts = {"encoder_path": args.encoder, "detector_dir": args.detector_dir}
     checkers = {m: Checker(detector=m, **opts) for m in args.mode or MODES}
     for name in args.set or sets:
+        if name == "written_after_v2" and not (DATA / f"{name}.jsonl").is_file():
+            print(f"\n== {name}: not written yet, skipped ==")
+            continue
         if name == "real":
-            real(checkers, args.real_limit)
+            real(checkers, args.real_limit, args.real_half)
         elif name == "speed":
             speed(checkers.get("both") or Checker(detector="both", **opts), args.turns)
         else:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,7 +37,10 @@ class ConductDetector:
         *,
         n_layers: int = 2,
         n_trainable: int = 1,
+        head_hidden: int = 0,
         max_length: int = 48,
+        prefix: str = PREFIX,
+        min_words: int = 0,
         epochs: int = 4,
         batch_size: int = 32,
         learning_rate: float = 1e-4,
@@ -51,7 +55,14 @@ class ConductDetector:
         self.encoder_path = encoder_path
         self.n_layers = n_layers
         self.n_trainable = n_trainable
+        self.head_hidden = head_hidden
         self.max_length = max_length
+        # e5's "query: " costs 3 of a chat sentence's ~16 tokens; a fine-tuned detector can do
+        # without it ("" : about 20% less compute per sentence). Old detectors keep theirs.
+        self.prefix = prefix
+        # a sentence of one or two words ("Anything else?", a name, a signature) is too little
+        # for a sentence-level judgement: it scores 0 and is left to the rules' exact phrases
+        self.min_words = min_words
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -84,6 +95,8 @@ class ConductDetector:
         net = self.network_
         ids = self._tokenize(texts)
         net.eval()
+        if self.n_trainable == 0:
+            return self._fit_head(ids, y, rng)
         cached = self._cached_bottoms(ids)  # frozen layers' output, once (and on disk)
         if self.verbose:
             print(f"frozen layers' output ready for {len(ids)} sentences", flush=True)
@@ -130,15 +143,61 @@ class ConductDetector:
         self._fast = None
         return self
 
+    def _fit_head(self, ids: list[list[int]], y: np.ndarray, rng: random.Random) -> ConductDetector:
+        """A frozen encoder: its pooled embeddings are computed once (through the same int8
+        path inference uses, so the head learns the features it will see) and only the head
+        trains, in seconds per epoch instead of minutes."""
+        import torch
+
+        net = self.network_
+        pooled = self._cached_pooled(ids)
+        if self.verbose:
+            print(f"pooled embeddings ready for {len(ids)} sentences", flush=True)
+        for p in net.parameters():
+            p.requires_grad_(False)
+        for p in net.head.parameters():
+            p.requires_grad_(True)
+        optimizer = torch.optim.AdamW(
+            net.head.parameters(), lr=self.head_learning_rate, weight_decay=0.01
+        )
+        target = torch.tensor(y, dtype=torch.float32)
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+        order = list(range(len(ids)))
+        self.loss_curve_ = []
+        for _ in range(self.epochs):
+            net.train()
+            rng.shuffle(order)
+            total = 0.0
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start : start + self.batch_size]
+                loss = loss_fn(net.classify(pooled[batch]), target[batch])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total += float(loss.detach()) * len(batch)
+            self.loss_curve_.append(total / len(ids))
+        if self.verbose:
+            print(f"head trained: loss {self.loss_curve_[0]:.4f} -> {self.loss_curve_[-1]:.4f}")
+        net.eval()
+        for p in net.parameters():
+            p.requires_grad_(False)
+        self.thresholds_ = {}
+        self.n_train_ = len(ids)
+        self._fast = None
+        return self
+
     def set_thresholds(
         self,
         texts: Sequence[str],
         labels: Sequence[Sequence[str]],
         langs: Sequence[str],
         probabilities: np.ndarray | None = None,
+        keep: bool = False,
     ) -> ConductDetector:
         """Per language, the lowest threshold at which flagging "any category above it" keeps
-        precision >= target_precision on these (held-out) sentences, never below min_threshold."""
+        precision >= target_precision on these (held-out) sentences, never below min_threshold.
+        keep=True leaves the thresholds as they are and only measures their support (after a
+        change that can only remove flags, such as a higher min_words)."""
         self._check_fitted()
         texts, y = self._check_xy(texts, labels)
         proba = self.predict_proba(texts) if probabilities is None else probabilities
@@ -147,9 +206,16 @@ class ConductDetector:
         self.threshold_support_ = {}
         for lang in sorted(set(langs)):
             idx = np.array([i for i, lg in enumerate(langs) if lg == lang])
-            t, precision, recall = pick_threshold(
-                scores[idx], positive[idx], self.target_precision, self.min_threshold
-            )
+            if keep:
+                t = self.threshold_for(lang)
+                flagged = scores[idx] >= t
+                hits = int((flagged & positive[idx]).sum())
+                precision = hits / max(int(flagged.sum()), 1)
+                recall = hits / max(int(positive[idx].sum()), 1)
+            else:
+                t, precision, recall = pick_threshold(
+                    scores[idx], positive[idx], self.target_precision, self.min_threshold
+                )
             self.thresholds_[lang] = t
             self.threshold_support_[lang] = {
                 "sentences": len(idx),
@@ -169,8 +235,12 @@ class ConductDetector:
         if not len(texts):
             return np.zeros((0, len(self.classes_)), dtype=np.float32)
         self._set_threads()
-        ids = self._tokenize(list(texts))
+        texts = list(texts)
         out = np.zeros((len(texts), len(self.classes_)), dtype=np.float32)
+        judged = [i for i, t in enumerate(texts) if content_words(t) >= self.min_words]
+        if not judged:
+            return out
+        ids = self._tokenize([texts[i] for i in judged])
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         network = self._inference_network()
         with torch.inference_mode():
@@ -178,7 +248,7 @@ class ConductDetector:
                 batch = order[start : start + 64]
                 input_ids, mask = _pad_ids([ids[i] for i in batch], self.pad_id_)
                 logits = network(input_ids, mask)
-                out[batch] = torch.sigmoid(logits).numpy()
+                out[[judged[i] for i in batch]] = torch.sigmoid(logits).numpy()
         return out
 
     def _inference_network(self):
@@ -229,6 +299,14 @@ class ConductDetector:
         state = {k: v.detach().half().contiguous() for k, v in
                  self.network_.trainable_state().items()}  # fmt: skip
         save_file(state, str(path / HEAD_FILE), metadata={"format": "pt"})
+        return self.save_config(path)
+
+    def save_config(self, path: str | Path) -> Path:
+        """Write only detector.json (thresholds, settings): re-thresholding a loaded detector
+        (e.g. with another min_words) leaves its weights file as it is."""
+        self._check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
         config = {
             "format": DETECTOR_FORMAT,
             "classes": self.classes_,
@@ -237,7 +315,10 @@ class ConductDetector:
             "params": {
                 "n_layers": self.n_layers,
                 "n_trainable": self.n_trainable,
+                "head_hidden": self.head_hidden,
                 "max_length": self.max_length,
+                "prefix": self.prefix,
+                "min_words": self.min_words,
                 "epochs": self.epochs,
                 "batch_size": self.batch_size,
                 "learning_rate": self.learning_rate,
@@ -282,6 +363,7 @@ class ConductDetector:
         det.classes_ = list(config["classes"])
         det.thresholds_ = {k: float(v) for k, v in config["thresholds"].items()}
         det.threshold_support_ = config.get("threshold_support", {})
+        det.n_train_ = config.get("n_train_sentences")
         det._build(all_layers=False)
         expected = det.encoder_info_.get("hidden_size")
         if config.get("encoder", {}).get("hidden_size") not in (None, expected):
@@ -315,7 +397,7 @@ class ConductDetector:
         encoder_dir = self._encoder_dir()
         config = encoder_config(encoder_dir)
         self.network_ = conduct_network_class()(
-            config, self.n_layers, self.n_trainable, len(self.classes_)
+            config, self.n_layers, self.n_trainable, len(self.classes_), self.head_hidden
         )
         load_encoder_part(self.network_, encoder_dir, all_layers=all_layers)
         self.network_.eval()
@@ -329,7 +411,7 @@ class ConductDetector:
 
     def _tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         enc = self.tokenizer_(
-            [PREFIX + t for t in texts], truncation=True, max_length=self.max_length
+            [self.prefix + t for t in texts], truncation=True, max_length=self.max_length
         )
         return enc["input_ids"]
 
@@ -355,6 +437,40 @@ class ConductDetector:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             torch.save([t.half() for t in out], path)
+        except OSError:
+            pass
+        return out
+
+    def _cached_pooled(self, ids: list[list[int]]):
+        """Pooled embeddings of a frozen encoder, (n, hidden) fp32, kept in the calmdesk cache
+        (a few MB) so that trying other heads, epochs or data mixes skips the encoder."""
+        import hashlib
+
+        import torch
+
+        from calmdesk.settings import cache_dir
+
+        key = hashlib.sha256(
+            json.dumps([self.encoder_dir_, self.n_layers, bool(self.quantize), ids]).encode()
+        ).hexdigest()[:24]
+        path = cache_dir() / "detector" / f"pooled-{key}.pt"
+        if path.is_file():
+            try:
+                return torch.load(path)
+            except (OSError, RuntimeError, EOFError):
+                pass  # a broken cache file only costs the recomputation
+        network = self._inference_network()
+        out = torch.zeros((len(ids), self.encoder_info_["hidden_size"]), dtype=torch.float32)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        with torch.inference_mode():
+            for start in range(0, len(order), 64):
+                batch = order[start : start + 64]
+                input_ids, mask = _pad_ids([ids[i] for i in batch], self.pad_id_)
+                out[batch] = network.pool(network.bottom(input_ids, mask), mask).float()
+        self._fast = None  # the quantized copy holds the untrained head: rebuild after fitting
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(out, path)
         except OSError:
             pass
         return out
@@ -399,6 +515,19 @@ class ConductDetector:
             import torch
 
             torch.set_num_threads(self.threads)
+
+
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+_SKIPPED = re.compile(r"https?://\S+|www\.\S+|[@#][\w.]+")
+
+
+def content_words(text: str) -> int:
+    """Words that carry meaning: tokens starting with a letter, each Han character counted as
+    one; @handles, #hashtags, URLs and numbers are not counted."""
+    text = _SKIPPED.sub(" ", text)
+    han = len(_HAN.findall(text))
+    return han + len(_WORD.findall(_HAN.sub(" ", text)))
 
 
 def pick_threshold(

@@ -30,21 +30,35 @@ def conduct_network_class() -> type:
     class ConductNetwork(nn.Module):
         """Embeddings + `n_layers` transformer layers (the top `n_trainable` fine-tuned) + head."""
 
-        def __init__(self, config, n_layers: int, n_trainable: int, n_labels: int):
+        def __init__(
+            self, config, n_layers: int, n_trainable: int, n_labels: int, head_hidden: int = 0
+        ):
             from transformers.models.bert.modeling_bert import BertEmbeddings, BertLayer
 
             super().__init__()
-            if not 1 <= n_trainable <= n_layers <= config.num_hidden_layers:
+            if not (0 <= n_trainable <= n_layers and 1 <= n_layers <= config.num_hidden_layers):
                 raise InputError(
-                    f"detector layers: need 1 <= n_trainable ({n_trainable}) <= n_layers "
-                    f"({n_layers}) <= the encoder's {config.num_hidden_layers} layers"
+                    f"detector layers: need 0 <= n_trainable ({n_trainable}) <= n_layers "
+                    f"({n_layers}), 1 <= n_layers <= the encoder's {config.num_hidden_layers}"
                 )
+            if head_hidden < 0:
+                raise InputError(f"detector head: head_hidden must be >= 0, not {head_hidden}")
             config._attn_implementation = "sdpa"
             self.n_frozen = n_layers - n_trainable
             self.embeddings = BertEmbeddings(config)
             self.layers = nn.ModuleList([BertLayer(config, layer_idx=i) for i in range(n_layers)])
             self.dropout = nn.Dropout(0.1)
-            self.head = nn.Linear(config.hidden_size, n_labels)
+            # head_hidden 0: one linear layer (the first detector's format); > 0: a small MLP,
+            # which lets a frozen encoder's pooled embedding separate look-alikes non-linearly
+            if head_hidden:
+                self.head = nn.Sequential(
+                    nn.Linear(config.hidden_size, head_hidden),
+                    nn.GELU(),
+                    nn.Dropout(0.1),
+                    nn.Linear(head_hidden, n_labels),
+                )
+            else:
+                self.head = nn.Linear(config.hidden_size, n_labels)
 
         @staticmethod
         def _mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -61,11 +75,18 @@ def conduct_network_class() -> type:
 
         def top(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
             """Logits from the frozen layers' output: fine-tuned layers, mean pooling, head."""
+            return self.classify(self.pool(hidden, attention_mask))
+
+        def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            """Fine-tuned layers (if any) and masked mean pooling."""
             mask = self._mask(attention_mask, hidden.dtype)
             for layer in self.layers[self.n_frozen :]:
                 hidden = layer(hidden, attention_mask=mask)
             weights = attention_mask.to(hidden.dtype).unsqueeze(-1)
-            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+            return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+        def classify(self, pooled: torch.Tensor) -> torch.Tensor:
+            """Logits from a pooled sentence embedding (the part a frozen encoder trains)."""
             return self.head(self.dropout(pooled))
 
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

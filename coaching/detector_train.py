@@ -1,10 +1,15 @@
 """Train the conduct detector on coaching/detector_data and write models/coaching-detector.
 
     python -m coaching.detector_train [--encoder DIR] [--out DIR] [--epochs 4] [--layers 2]
+        [--trainable 1] [--head-hidden 0] [--max-length 48] [--no-prefix] [--min-words 0]
+        [--threads 1]
+    python -m coaching.detector_train --rethreshold models/coaching-detector --min-words 3 \
+        --keep-thresholds
 
 Turns are cut into sentences (coaching.sentences); a sentence carries the categories of the
 labelled spans it overlaps. Thresholds are set per language on the held-out split for
-precision >= 0.95, and their support is written into detector.json.
+precision >= 0.95, and their support is written into detector.json. `--rethreshold DIR` keeps a
+trained detector's weights and only sets its thresholds again (e.g. with another --min-words).
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ def sentence_rows(rows: list[dict]) -> tuple[list[str], list[list[str]], list[st
 
 
 def main(argv: list[str] | None = None) -> None:
-    from coaching.detector import ConductDetector
+    from coaching.detector import PREFIX, ConductDetector
     from coaching.detector_runtime import default_detector_dir
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -46,16 +51,44 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=str(default_detector_dir()))
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--trainable", type=int, default=1)
+    parser.add_argument("--trainable", type=int, default=1, help="0: a frozen encoder")
+    parser.add_argument("--head-hidden", type=int, default=0, help="0: a linear head")
+    parser.add_argument("--max-length", type=int, default=48, help="tokens per sentence")
+    parser.add_argument(
+        "--no-prefix", action="store_true", help='no "query: " before each sentence (faster)'
+    )
+    parser.add_argument(
+        "--min-words", type=int, default=0, help="shorter sentences score 0 (left to the rules)"
+    )
+    parser.add_argument(
+        "--min-threshold", type=float, default=0.5, help="no language's threshold goes lower"
+    )
+    parser.add_argument("--rethreshold", default=None, help="a trained detector directory")
+    parser.add_argument(
+        "--keep-thresholds", action="store_true", help="with --rethreshold: only re-measure them"
+    )
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
-    train = sentence_rows(load_rows("train"))
     heldout = sentence_rows(load_rows("heldout"))
+    if args.rethreshold:
+        det = ConductDetector.load(args.rethreshold, args.encoder, threads=args.threads)
+        det.min_words = args.min_words
+        det.min_threshold = args.min_threshold
+        det.set_thresholds(*heldout, keep=args.keep_thresholds)
+        _print_thresholds(det)
+        print(f"thresholds written to {det.save_config(args.rethreshold) / 'detector.json'}")
+        return
+    train = sentence_rows(load_rows("train"))
     start = time.perf_counter()
     det = ConductDetector(
         args.encoder,
         n_layers=args.layers,
         n_trainable=args.trainable,
+        head_hidden=args.head_hidden,
+        max_length=args.max_length,
+        prefix="" if args.no_prefix else PREFIX,
+        min_words=args.min_words,
+        min_threshold=args.min_threshold,
         epochs=args.epochs,
         threads=args.threads,
         verbose=True,
@@ -63,9 +96,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"trained on {len(train[0])} sentences in {time.perf_counter() - start:.0f} s; "
           f"loss per epoch {[round(x, 4) for x in det.loss_curve_]}")  # fmt: skip
     det.set_thresholds(*heldout)
+    _print_thresholds(det)
+    print(f"saved to {det.save(args.out)}")
+
+
+def _print_thresholds(det) -> None:
     for lang, info in det.threshold_support_.items():
         print(f"{lang}: threshold {det.thresholds_[lang]:.3f} {info}")
-    print(f"saved to {det.save(args.out)}")
 
 
 if __name__ == "__main__":

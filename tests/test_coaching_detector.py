@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from calmdesk.errors import InputError
-from coaching.detector import ConductDetector, pick_threshold
+from coaching.detector import ConductDetector, content_words, pick_threshold
 from coaching.findings import Finding
 from tests.coaching_tiny_encoder import build_tiny_encoder
 
@@ -84,6 +84,114 @@ def test_loading_without_an_encoder_or_detector_is_a_clear_error(trained, tmp_pa
 def test_unknown_category_in_training_labels_is_refused(encoder_dir):
     with pytest.raises(InputError, match="unknown category 'grumpy'"):
         ConductDetector(encoder_dir).fit(["a"], [["grumpy"]])
+
+
+@pytest.mark.parametrize("head_hidden", [0, 16])
+def test_a_frozen_encoder_trains_only_the_head(encoder_dir, tmp_path, head_hidden):
+    """n_trainable=0: every encoder layer frozen, the head learns from cached pooled
+    embeddings; only the head is stored, and a loaded copy scores the same."""
+    texts = RUDE * 3 + FINE * 3
+    labels = [["rude_language"] if "xx" in t else [] for t in texts]
+    det = ConductDetector(
+        encoder_dir, n_layers=3, n_trainable=0, head_hidden=head_hidden, epochs=150,
+        batch_size=8, head_learning_rate=2e-2, threads=1, quantize=False, prefix="",
+    ).fit(texts, labels)  # fmt: skip
+    assert det.loss_curve_[-1] < det.loss_curve_[0] * 0.7
+    proba = det.predict_proba(RUDE + FINE)[:, det.classes_.index("rude_language")]
+    assert proba[: len(RUDE)].mean() > proba[len(RUDE) :].mean() + 0.2
+    det.set_thresholds(texts, labels, ["en"] * len(texts))
+    out = det.save(tmp_path / "frozen")
+    from safetensors import safe_open
+
+    with safe_open(str(out / "detector.safetensors"), "pt") as fh:
+        keys = list(fh.keys())
+    assert keys and all(k.startswith("head.") for k in keys)
+    assert (len(keys) == 4) == bool(head_hidden)  # MLP: two linear layers' weight and bias
+    config = json.loads((out / "detector.json").read_text())
+    assert config["params"]["n_trainable"] == 0
+    assert config["params"]["head_hidden"] == head_hidden
+    assert config["params"]["prefix"] == ""  # no "query: " before the sentence
+    loaded = ConductDetector.load(out, encoder_path=encoder_dir, quantize=False)
+    assert loaded.prefix == ""
+    assert loaded._tokenize(["ab"]) == [loaded.tokenizer_("ab")["input_ids"]]
+    assert np.allclose(loaded.predict_proba(FINE), det.predict_proba(FINE), atol=2e-3)
+
+
+def test_a_first_format_detector_without_head_hidden_still_loads(trained, encoder_dir, tmp_path):
+    """Detectors saved before head_hidden existed have a linear head: they load unchanged."""
+    import shutil
+
+    _, out = trained
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    config = json.loads((old / "detector.json").read_text())
+    config["params"].pop("head_hidden", None)
+    config["params"].pop("prefix", None)
+    config["params"].pop("min_words", None)
+    (old / "detector.json").write_text(json.dumps(config))
+    det = ConductDetector.load(old, encoder_path=encoder_dir, quantize=False)
+    assert det.head_hidden == 0 and det.predict_proba(["thanks a lot"]).shape == (1, 9)
+    assert det.prefix == "query: "  # e5's prefix, as the first detector was trained with
+    assert det.min_words == 0  # every sentence judged
+
+
+def test_layer_settings_are_checked(encoder_dir):
+    with pytest.raises(InputError, match="n_trainable"):
+        ConductDetector(encoder_dir, n_layers=2, n_trainable=3).fit(["a"], [[]])
+    with pytest.raises(InputError, match="head_hidden"):
+        ConductDetector(encoder_dir, n_layers=2, n_trainable=0, head_hidden=-1).fit(["a"], [[]])
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("Anything else?", 2),
+        ("Thank you, I'll fix it now.", 6),
+        ("@celinni13 Celinni.", 1),
+        ("✨ #CadaPasoCuenta https://t.co/x 2639", 0),
+        ("不行。", 2),
+        ("這個辦不了", 5),
+        ("Не могу.", 2),
+    ],
+)
+def test_content_words(text, words):
+    assert content_words(text) == words
+
+
+def test_short_sentences_score_zero_with_min_words(trained, encoder_dir, tmp_path):
+    """min_words: a sentence too short to judge scores 0 for every category; the setting is
+    saved, and save_config rewrites only detector.json of a loaded (int8) detector."""
+    _, out = trained
+    det = ConductDetector.load(out, encoder_path=encoder_dir)
+    full = det.predict_proba(["calm down xx", "xx"])
+    assert full[1].max() > 0
+    det.min_words = 2
+    short = det.predict_proba(["calm down xx", "xx", "@someone xx"])
+    assert np.allclose(short[0], full[0], atol=1e-3) and short[1:].max() == 0.0
+    assert det.predict_proba(["xx"]).shape == (1, 9)
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    weights = (copy / "detector.safetensors").read_bytes()
+    det.save_config(copy)
+    assert (copy / "detector.safetensors").read_bytes() == weights
+    assert ConductDetector.load(copy, encoder_path=encoder_dir).min_words == 2
+
+
+def test_keeping_thresholds_only_measures_their_support(trained):
+    det, _ = trained
+    texts = RUDE + FINE
+    labels = [["rude_language"]] * len(RUDE) + [[]] * len(FINE)
+    before = dict(det.thresholds_)
+    support = dict(det.threshold_support_)
+    try:
+        det.set_thresholds(texts, labels, ["en"] * len(texts), keep=True)
+        assert det.thresholds_ == before
+        assert det.threshold_support_["en"]["sentences"] == len(texts)
+        assert det.threshold_support_["en"]["precision"] == 1.0
+    finally:
+        det.thresholds_, det.threshold_support_ = before, support
 
 
 def test_threshold_is_the_lowest_that_keeps_precision():

@@ -1,0 +1,73 @@
+"""The conduct detector's data: the committed splits are what compose.py writes, held-out
+phrasings stay out of training, and the written-after splits are well formed."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from coaching.detector_data import compose
+from coaching.rulebook import CATEGORIES
+
+DATA = Path(compose.__file__).parent
+BENCH = Path(__file__).parent.parent / "benchmarks" / "coaching_detector.py"
+
+
+def _rows(name: str) -> list[dict]:
+    with (DATA / f"{name}.jsonl").open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def test_committed_splits_are_what_compose_writes():
+    out = compose.compose()
+    for split in ("train", "heldout"):
+        assert out[split] == _rows(split), f"{split}.jsonl is stale: run compose"
+
+
+def test_heldout_cores_never_reach_training():
+    for lang in compose.LANGS:
+        data = compose.load_fragments(lang)
+        for kind in ("positive", "lookalike"):
+            for cat in CATEGORIES:
+                parts = compose.split_cores(data[kind][cat])
+                assert not set(parts["train"]) & set(parts["heldout"]), (lang, kind, cat)
+                assert parts["heldout"], (lang, kind, cat)
+
+
+@pytest.mark.parametrize("name", ["written_after", "written_after_v2"])
+def test_written_after_splits_are_well_formed(name):
+    rows = _rows(name)
+    for lang in compose.LANGS:
+        part = [r for r in rows if r["lang"] == lang]
+        assert len(part) >= 48, (name, lang)
+        assert any(r["labels"] for r in part) and any(not r["labels"] for r in part)
+    for r in rows:
+        assert set(r["labels"]) <= set(CATEGORIES), r
+        assert r["kind"] == ("positive" if r["labels"] else "lookalike"), r
+        assert r["text"].strip()
+    positives = {c for r in rows for c in r["labels"]}
+    assert positives == set(CATEGORIES)
+
+
+def test_written_after_v2_shares_no_text_with_training():
+    train = {r["text"] for r in _rows("train")}
+    cores = set()
+    for lang in compose.LANGS:
+        data = compose.load_fragments(lang)
+        cores |= {c for kind in ("positive", "lookalike") for v in data[kind].values() for c in v}
+    for r in _rows("written_after_v2"):
+        assert r["text"] not in train and r["text"] not in cores, r["text"]
+
+
+def test_real_reply_halves_are_fixed_and_disjoint():
+    spec = importlib.util.spec_from_file_location("coaching_detector_bench", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    texts = [f"reply {i}" for i in range(400)]
+    halves = [bench.real_half(t) for t in texts]
+    assert halves == [bench.real_half(t) for t in texts]  # the same every run
+    assert set(halves) == {"dev", "test"}
+    assert 150 < halves.count("dev") < 250

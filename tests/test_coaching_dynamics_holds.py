@@ -15,30 +15,9 @@ from coaching import Checker, Segment, Transcript, Turn, parse_transcript
 from coaching.dynamics import measure_dynamics
 from coaching.parsers import load_transcripts
 from coaching.reports import Checked, render
+from tests.timed_cues import csv_rows, srt, vtt
 
 DYNAMICS = Path(__file__).parent / "fixtures" / "coaching" / "dynamics"
-
-
-def _clock(s: float, sep: str = ".") -> str:
-    secs, ms = divmod(round(s * 1000), 1000)
-    return f"00:{secs // 60:02d}:{secs % 60:02d}{sep}{ms:03d}"
-
-
-def _vtt(*cues: tuple[float, float, str, str]) -> str:
-    body = "\n\n".join(f"{_clock(a)} --> {_clock(b)}\n<v {who}>{text}" for a, b, who, text in cues)
-    return f"WEBVTT\n\n{body}\n"
-
-
-def _srt(*cues: tuple[float, float, str, str]) -> str:
-    return "\n".join(
-        f"{n}\n{_clock(a, ',')} --> {_clock(b, ',')}\n{who}: {text}\n"
-        for n, (a, b, who, text) in enumerate(cues, start=1)
-    )
-
-
-def _csv(*cues: tuple[float, float, str, str]) -> str:
-    rows = "".join(f'{who},"{text}",{a:g},{b:g}\n' for a, b, who, text in cues)
-    return "speaker,text,start,end\n" + rows
 
 
 # The agent asks to wait, goes quiet for 90 s and comes back in the next cue: one agent turn.
@@ -51,7 +30,7 @@ HOLD = (
 )
 
 
-@pytest.mark.parametrize("build", [_vtt, _srt], ids=["vtt", "srt"])
+@pytest.mark.parametrize("build", [vtt, srt], ids=["vtt", "srt"])
 def test_a_hold_inside_merged_agent_cues_is_measured(build):
     t = parse_transcript(build(*HOLD))
     assert len(t.turns) == 3  # the three agent cues are one turn
@@ -70,7 +49,7 @@ def test_a_hold_inside_merged_agent_cues_is_measured(build):
 
 
 def test_the_finding_says_the_hold_is_inside_the_turn_in_each_language():
-    t = parse_transcript(_vtt(*HOLD))
+    t = parse_transcript(vtt(*HOLD))
     hold = next(
         f for f in Checker(lang="en").check(t).findings if f.rule_id == "dynamics.long_hold"
     )
@@ -78,7 +57,7 @@ def test_the_finding_says_the_hold_is_inside_the_turn_in_each_language():
     assert hold.message == (
         "Held the customer for 1:30 min inside turn 1 (at 0:10): check back before 1:00 min."
     )
-    es_call = _vtt(
+    es_call = vtt(
         (0.0, 6.0, "Cliente", "Mi paquete no ha llegado y llevo dos semanas esperando."),
         (6.5, 10.0, "Agente", "Lo siento. Lo compruebo ahora mismo, un momento por favor."),
         (100.0, 104.0, "Agente", "Gracias por esperar, el mensajero lo tiene."),
@@ -95,7 +74,7 @@ def test_the_finding_says_the_hold_is_inside_the_turn_in_each_language():
 
 def test_the_same_call_as_csv_rows_finds_the_same_hold_after_the_turn():
     """CSV and JSON rows are not joined: the gap lies between two turns, with the same seconds."""
-    t = parse_transcript(_csv(*HOLD))
+    t = parse_transcript(csv_rows(*HOLD))
     assert len(t.turns) == 5
     d = measure_dynamics(t, "en")
     assert (d.longest_hold_s, d.longest_hold_turn, d.longest_hold_in_turn) == (90.0, 1, None)
@@ -108,7 +87,7 @@ def test_the_same_call_as_csv_rows_finds_the_same_hold_after_the_turn():
 
 def test_a_pause_inside_a_turn_without_a_request_is_a_silence():
     t = parse_transcript(
-        _vtt(
+        vtt(
             (0.0, 5.0, "Customer", "I was charged twice for my order."),
             (5.5, 8.0, "Agent", "I see, I am looking at your account."),
             (33.0, 36.0, "Agent", "Yes, there are two charges."),
@@ -129,7 +108,7 @@ def test_the_customer_saying_okay_in_several_cues_still_follows_the_request():
     """'one moment' / 'okay' (cue) / 70 s / 'hello?' (cue): the customer's cues are one turn,
     the hold follows the agent's request and lies inside the customer's turn."""
     t = parse_transcript(
-        _srt(
+        srt(
             (0.0, 4.0, "Customer", "I need to change my address."),
             (4.5, 7.0, "Agent", "Of course, one moment please."),
             (7.5, 8.0, "Customer", "Okay."),
@@ -147,7 +126,7 @@ def test_the_customer_saying_okay_in_several_cues_still_follows_the_request():
 
 def test_overlapping_cues_of_one_speaker_are_neither_a_gap_nor_counted_twice():
     t = parse_transcript(
-        _vtt(
+        vtt(
             (0.0, 10.0, "Customer", "I want to cancel my contract."),
             (8.0, 14.0, "Customer", "It is far too expensive."),  # overlaps its own cue by 2 s
             (14.5, 18.0, "Agent", "I understand, let me look at your contract."),
@@ -213,7 +192,7 @@ def test_bad_segments_built_in_python_are_a_clear_input_error(segments, message)
 
 
 def test_every_report_format_says_which_turn_the_hold_is_in():
-    t = parse_transcript(_vtt(*HOLD), name="call.vtt")
+    t = parse_transcript(vtt(*HOLD), name="call.vtt")
     items = [Checked(t, Checker(lang="en").check(t))]
     text = render(items, "text")
     assert "longest hold 90 s (inside turn 1, at 0:10)" in text

@@ -10,26 +10,7 @@ import pytest
 
 from coaching import Segment, Turn, parse_transcript
 from coaching.parsers.limits import MAX_TURN_SEGMENTS, bound_segments
-
-
-def _clock(s: float, sep: str = ".") -> str:
-    secs, ms = divmod(round(s * 1000), 1000)
-    minutes, secs = divmod(secs, 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}{sep}{ms:03d}"
-
-
-def _vtt(*cues: tuple[float, float, str, str]) -> str:
-    body = "\n\n".join(f"{_clock(a)} --> {_clock(b)}\n<v {who}>{text}" for a, b, who, text in cues)
-    return f"WEBVTT\n\n{body}\n"
-
-
-def _srt(*cues: tuple[float, float, str, str]) -> str:
-    return "\n".join(
-        f"{n}\n{_clock(a, ',')} --> {_clock(b, ',')}\n{who}: {text}\n"
-        for n, (a, b, who, text) in enumerate(cues, start=1)
-    )
-
+from tests.timed_cues import srt, vtt
 
 HOLD = (
     (0.0, 4.0, "Customer", "Where is my parcel?"),
@@ -40,7 +21,7 @@ HOLD = (
 )
 
 
-@pytest.mark.parametrize("build", [_vtt, _srt], ids=["vtt", "srt"])
+@pytest.mark.parametrize("build", [vtt, srt], ids=["vtt", "srt"])
 def test_joined_cues_keep_their_timing_and_text_offsets(build):
     t = parse_transcript(build(*HOLD))
     assert [turn.speaker for turn in t.turns] == ["Customer", "Agent", "Customer"]
@@ -70,7 +51,7 @@ def test_two_lines_of_one_speaker_in_one_cue_are_one_segment():
 def test_overlapping_cues_of_one_speaker_keep_the_latest_end():
     """A later cue that ends before the one before it does not shorten the turn."""
     t = parse_transcript(
-        _vtt(
+        vtt(
             (0.0, 10.0, "Agent", "I will read you the terms and conditions now."),
             (2.0, 5.0, "Agent", "First, the delivery."),
             (11.0, 12.0, "Customer", "Okay."),
@@ -83,7 +64,7 @@ def test_overlapping_cues_of_one_speaker_keep_the_latest_end():
 
 def test_chinese_cues_join_without_a_space_and_offsets_follow():
     t = parse_transcript(
-        _vtt(
+        vtt(
             (0.0, 2.0, "客服", "请您稍等"),
             (70.0, 72.0, "客服", "让您久等了"),
             (73.0, 74.0, "顾客", "好"),
@@ -114,7 +95,7 @@ def test_segments_stay_bounded_and_keep_the_longest_gaps():
         at += 1.2
     cues.append((at, at + 1, "Customer", "ok"))
     began = time.perf_counter()
-    t = parse_transcript(_vtt(*cues))
+    t = parse_transcript(vtt(*cues))
     assert time.perf_counter() - began < 10
     agent = t.turns[0]
     assert len(agent.segments) <= MAX_TURN_SEGMENTS

@@ -6,7 +6,9 @@
 1. The second pass (`triage/labels/agreement/second_pass.jsonl`) relabelled random samples of
    `wider_channels.jsonl` without the first labels in view (round 1 right after labelling, round
    2 about an hour later, on other items); same annotator, so this measures consistency, not
-   independent agreement. Prints raw agreement and Cohen's kappa per head,
+   independent agreement. Round 3 (48 other items) was labelled blind by a later session that
+   had never seen the first labels: closer to independent agreement, still not a human panel.
+   Prints raw agreement and Cohen's kappa per head,
    exact-set agreement, mean Jaccard and per-emotion kappa for emotions, and the differences.
 2. `--source-labels`: the labels that come from emotion sets also carry those sets' own human
    emotion labels (crowd or organisers). Mapped through `triage/mappings/*.yaml` (anger ->

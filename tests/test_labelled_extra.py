@@ -220,6 +220,14 @@ def test_loso_and_train_take_label_sets_beside_the_complaints_alone(toy, tmp_pat
     assert result.exit_code == 0, result.output
     info = json.loads((out / "model.json").read_text())
     assert [d["name"] for d in info["training_data"]["datasets"]] == ["complaints", "labels/toy"]
+    # the card says how to train it again: every option that differs from its default
+    dev = Path(__file__).parent / "fixtures" / "complaints_small.jsonl"
+    command = (
+        f"calmdesk train --out {out} --dev {dev} --default-data --public-set none "
+        "--labelled-set toy"
+    )
+    assert info["training_command"] == command
+    assert f"Trained with `{command}`." in (out / "README.md").read_text()
 
 
 @pytest.mark.parametrize(

@@ -158,6 +158,11 @@ def render_model_card(info: Mapping) -> str:
         "",
         "## Training data",
         "",
+        *(
+            [f"Trained with `{info['training_command']}`.", ""]
+            if info.get("training_command")
+            else []
+        ),
         f"{data.get('n_train', '?')} training records, {data.get('n_dev', 0)} dev records"
         + (
             " (the weights learned from dev too, after every choice was made on "

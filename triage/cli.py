@@ -298,7 +298,28 @@ def _parse_params(params: list[str]) -> dict[str, Any]:
     return parsed
 
 
+def _command_line(ctx: typer.Context) -> str:
+    """The command as a user would retype it: every option that differs from its default, in
+    declaration order (so a model card can say exactly how the model was trained)."""
+    import shlex
+
+    words = ctx.command_path.split()
+    for param in ctx.command.params:
+        if param.param_type_name != "option" or param.name not in ctx.params:
+            continue
+        value, name = ctx.params[param.name], param.opts[0]
+        if value == param.default or value in (None, [], ()):
+            continue
+        if param.is_flag:
+            words.append(name if value else (param.secondary_opts or [name])[0])
+            continue
+        for item in value if isinstance(value, list | tuple) else [value]:
+            words += [name, str(item)]
+    return shlex.join(words)
+
+
 def train_command(
+    ctx: typer.Context,
     out: Path = typer.Option(..., "--out", "-o", help="Folder to write the model into."),
     data: Path | None = typer.Option(
         None,
@@ -436,6 +457,7 @@ def train_command(
         data_info=data_info,
         fit_with_dev=fit_with_dev,
     )
+    model.info["training_command"] = _command_line(ctx)
     model.save(out)
     metrics = model.info.get("metrics") or {}
     if "cause" in metrics:

@@ -269,7 +269,9 @@ def test_shipped_label_files_are_valid_against_the_default_taxonomy():
             if raw_set.id_column:
                 assert entry["key"], f"{path.name} line {entry['line']}: needs its row id"
             ids[entry["id"]] += 1
-        assert {e["lang"] for e in entries} == {"en", "es", "zh", "ru"}
+        assert {e["lang"] for e in entries} <= {"en", "es", "zh", "ru"}
+        if path.stem == "wider_channels":  # the broad set covers every language
+            assert {e["lang"] for e in entries} == {"en", "es", "zh", "ru"}
     assert max(ids.values()) == 1, "an id is used in two label files"
     # the second-pass labels (agreement figures) refer to shipped labels, in the taxonomy.
     for number, line in enumerate((LABELS_DIR / "agreement" / "second_pass.jsonl").open(), 1):

@@ -7,13 +7,20 @@ pickles nor skops: the weights are arrays, the classes JSON.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from calmdesk.errors import InputError
-from triage.backends.base import MULTI_LABEL_HEADS, SINGLE_LABEL_HEADS
+from triage.backends.base import (
+    MULTI_LABEL_HEADS,
+    SINGLE_LABEL_HEADS,
+    checked_fit_inputs,
+    read_state_json,
+)
 from triage.backends.params import ParamsMixin
 
 WEIGHTS_FILE = "heads.safetensors"
@@ -174,9 +181,62 @@ class DenseFeatureBackend(ParamsMixin):
     `DenseLinearHeads`. A subclass gives `_embed(texts, cache)` and the head parameters."""
 
     name = "dense"
+    state_file = "dense_backend.json"  # each subclass names its own
+    format_version = 1
+    cache_training_features = False  # an attribute: the embedding backend's is a parameter
 
     def _embed(self, texts: Sequence[str], cache: bool) -> np.ndarray:
         raise NotImplementedError
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        langs: Sequence[str],
+        targets: dict[str, Sequence],
+        weights: Sequence[float] | None = None,
+        dev: tuple[Sequence[str], Sequence[str], dict[str, Sequence]] | None = None,
+    ):
+        """Learn every head on the dense features; `dev` is not needed."""
+        sample_weight = checked_fit_inputs(texts, langs, targets, weights)
+        features = self._features(texts, langs, self.cache_training_features)
+        self._fit_heads(features, targets, sample_weight)
+        return self
+
+    def _write_state(self, directory: Path, **extra: Any) -> None:
+        """heads.safetensors + the state JSON: params (tuples as lists, `extra` over them where
+        a key is a parameter), the heads' classes, and the rest of `extra`."""
+        if not hasattr(self, "heads_"):
+            raise InputError(f"cannot save an unfitted {self.name} backend")
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        heads_state = self.heads_.save(directory)
+        params = {k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()}
+        params.update({k: v for k, v in extra.items() if k in params})
+        state = {
+            "backend": self.name,
+            "format_version": self.format_version,
+            "params": params,
+            **{k: v for k, v in extra.items() if k not in params},
+            **heads_state,
+        }
+        (directory / self.state_file).write_text(json.dumps(state, indent=2, ensure_ascii=False))
+
+    @classmethod
+    def _read_state(cls, directory: Path, **overrides: Any) -> tuple[Any, dict]:
+        """(backend with its heads loaded, state) from what `_write_state` wrote."""
+        directory = Path(directory)
+        path = directory / cls.state_file
+        if not path.is_file():
+            raise InputError(
+                f"{directory} is not a saved {cls.name} backend: {cls.state_file} missing"
+            )
+        state = read_state_json(path, cls.format_version)
+        params = {k: tuple(v) if isinstance(v, list) else v for k, v in state["params"].items()}
+        params.update(overrides)
+        backend = cls(**params)
+        backend.heads_ = DenseLinearHeads.load(directory, state, backend._heads().params())
+        backend.classes_ = backend.heads_.classes_
+        return backend, state
 
     def _features(self, texts: Sequence[str], langs: Sequence[str], cache: bool = False):
         X = self._embed(texts, cache)

@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 
 from calmdesk.errors import InputError
-from triage.backends.base import checked_fit_inputs, read_state_json
-from triage.backends.dense_heads import DenseFeatureBackend, DenseLinearHeads
+from triage.backends.dense_heads import DenseFeatureBackend
 
 STATE_FILE = "embedding_backend.json"
 FORMAT_VERSION = 1
@@ -37,6 +36,8 @@ class EmbeddingBackend(DenseFeatureBackend):
     """
 
     name = "embedding"
+    state_file = STATE_FILE
+    format_version = FORMAT_VERSION
 
     def __init__(
         self,
@@ -100,10 +101,13 @@ class EmbeddingBackend(DenseFeatureBackend):
         dev: tuple[Sequence[str], Sequence[str], dict[str, Sequence]] | None = None,
     ) -> EmbeddingBackend:
         """Embed the texts (frozen encoder) and learn every head; `dev` is not needed."""
-        sample_weight = checked_fit_inputs(texts, langs, targets, weights)
-        self._fit_heads(self._features(texts, langs, self.cache_embeddings), targets, sample_weight)
+        super().fit(texts, langs, targets, weights, dev)
         self.encoder_id_ = self._text_encoder().encoder_id
         return self
+
+    @property
+    def cache_training_features(self) -> bool:
+        return self.cache_embeddings
 
     def card_info(self) -> dict[str, Any]:
         """What the model card says about the encoder."""
@@ -145,34 +149,12 @@ class EmbeddingBackend(DenseFeatureBackend):
     def save(self, directory: Path) -> None:
         """heads.safetensors + embedding_backend.json (params, classes, encoder id); the
         encoder itself stays in the cache (it is rebuilt locally, never shipped)."""
-        if not hasattr(self, "heads_"):
-            raise InputError("cannot save an unfitted embedding backend")
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        heads_state = self.heads_.save(directory)
-        params = {k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()}
-        state = {
-            "backend": self.name,
-            "format_version": FORMAT_VERSION,
-            "params": params,
-            "encoder_id": self.encoder_id_,
-            **heads_state,
-        }
-        (directory / STATE_FILE).write_text(json.dumps(state, indent=2, ensure_ascii=False))
+        self._write_state(directory, encoder_id=getattr(self, "encoder_id_", None))
 
     @classmethod
     def load(cls, directory: Path, **overrides: Any) -> EmbeddingBackend:
         """Read what `save` wrote; the encoder comes from the cache (built if missing)."""
-        directory = Path(directory)
-        path = directory / STATE_FILE
-        if not path.is_file():
-            raise InputError(f"{directory} is not a saved embedding backend: {STATE_FILE} missing")
-        state = read_state_json(path, FORMAT_VERSION)
-        params = {k: tuple(v) if isinstance(v, list) else v for k, v in state["params"].items()}
-        params.update(overrides)
-        backend = cls(**params)
-        backend.heads_ = DenseLinearHeads.load(directory, state, backend._heads().params())
-        backend.classes_ = backend.heads_.classes_
+        backend, state = cls._read_state(directory, **overrides)
         backend.encoder_id_ = state.get("encoder_id")
         backend._export_runtime_if_trained_on_it()
         found = backend._text_encoder().encoder_id

@@ -9,7 +9,6 @@ The table (pruned vocabulary, reduced dimension, float16) is saved inside the mo
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,8 +17,7 @@ from typing import Any
 import numpy as np
 
 from calmdesk.errors import InputError
-from triage.backends.base import checked_fit_inputs, read_state_json
-from triage.backends.dense_heads import DenseFeatureBackend, DenseLinearHeads
+from triage.backends.dense_heads import DenseFeatureBackend
 
 STATE_FILE = "static_backend.json"
 STATIC_DIR = "static"
@@ -31,6 +29,8 @@ class StaticBackend(DenseFeatureBackend):
     params in __init__, fitted state with a trailing underscore)."""
 
     name = "static"
+    state_file = STATE_FILE
+    format_version = FORMAT_VERSION
 
     def __init__(
         self,
@@ -67,19 +67,6 @@ class StaticBackend(DenseFeatureBackend):
     def _embed(self, texts: Sequence[str], cache: bool) -> np.ndarray:
         return self._embedder().embed(texts)  # a table lookup: nothing worth caching
 
-    def fit(
-        self,
-        texts: Sequence[str],
-        langs: Sequence[str],
-        targets: dict[str, Sequence],
-        weights: Sequence[float] | None = None,
-        dev: tuple[Sequence[str], Sequence[str], dict[str, Sequence]] | None = None,
-    ) -> StaticBackend:
-        """Learn every head on the static features; `dev` is not needed."""
-        sample_weight = checked_fit_inputs(texts, langs, targets, weights)
-        self._fit_heads(self._features(texts, langs), targets, sample_weight)
-        return self
-
     def card_info(self) -> dict[str, Any]:
         """What the model card says about the static table and the encoder it came from."""
         from calmdesk.encoder.build import LICENSE, ORIGIN
@@ -108,27 +95,11 @@ class StaticBackend(DenseFeatureBackend):
         if source.resolve() != target.resolve():
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(source, target)
-        params = {k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()}
-        params["static_model"] = STATIC_DIR  # relative: the table travels with the model
-        state = {
-            "backend": self.name,
-            "format_version": FORMAT_VERSION,
-            "params": params,
-            **self.heads_.save(directory),
-        }
-        (directory / STATE_FILE).write_text(json.dumps(state, indent=2, ensure_ascii=False))
+        # relative: the table travels with the model
+        self._write_state(directory, static_model=STATIC_DIR)
 
     @classmethod
     def load(cls, directory: Path) -> StaticBackend:
         """Read what `save` wrote (numpy, safetensors and tokenizers only)."""
-        directory = Path(directory)
-        path = directory / STATE_FILE
-        if not path.is_file():
-            raise InputError(f"{directory} is not a saved static backend: {STATE_FILE} missing")
-        state = read_state_json(path, FORMAT_VERSION)
-        params = {k: tuple(v) if isinstance(v, list) else v for k, v in state["params"].items()}
-        params["static_model"] = str(directory / STATIC_DIR)
-        backend = cls(**params)
-        backend.heads_ = DenseLinearHeads.load(directory, state, backend._heads().params())
-        backend.classes_ = backend.heads_.classes_
+        backend, _ = cls._read_state(directory, static_model=str(Path(directory) / STATIC_DIR))
         return backend

@@ -70,15 +70,20 @@ _REQUIRED = ("name", "licence", "files", "text_column", "label")
 _KNOWN = {f for f in Mapping.__dataclass_fields__ if f != "path"}
 
 
+def read_yaml_file(path: Path, missing: str) -> Any:
+    """A YAML file's content; `missing` names what was expected when there is no file."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError(f"{missing} {path}") from exc
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: not valid YAML ({exc})") from exc
+
+
 def load_mapping(path: str | Path) -> Mapping:
     """Read and check one mapping file; errors name the file and the field."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise InputError(f"no mapping file {path}") from exc
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML ({exc})") from exc
+    raw = read_yaml_file(path, "no mapping file")
     if not isinstance(raw, dict):
         raise InputError(f"{path}: expected a mapping of fields, got {type(raw).__name__}")
     missing = [k for k in _REQUIRED if k not in raw]

@@ -18,8 +18,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from calmdesk.errors import InputError
 from triage.taxonomy import Taxonomy
 
@@ -63,13 +61,10 @@ def text_hash(text: str) -> str:
 
 def load_sources(path: str | Path) -> dict[str, RawSet]:
     """{raw file path: its RawSet} from a sources.yaml; errors name the file and the set."""
+    from triage.build_data import read_yaml_file
+
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise InputError(f"no raw-set description {path}") from exc
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML ({exc})") from exc
+    raw = read_yaml_file(path, "no raw-set description")
     sets = raw.get("sets") if isinstance(raw, dict) else None
     if not isinstance(sets, dict) or not sets:
         raise InputError(f"{path}: expected a `sets:` mapping of raw sets")

@@ -133,6 +133,18 @@ def _rows(batch) -> tuple[list[dict], dict[int, str]]:
     return rows, bad
 
 
+def _predictor_kwargs(model, lang, text_column, id_column, lang_column, **extra) -> dict:
+    """TriagePredictor's constructor arguments (the model path made absolute for the workers)."""
+    return {
+        "model": str(Path(model).resolve()),
+        "lang": lang,
+        "text_column": text_column,
+        "id_column": id_column,
+        "lang_column": lang_column,
+        **extra,
+    }
+
+
 def triage_job(
     model: Path,
     lang: str | None,
@@ -148,14 +160,9 @@ def triage_job(
         raise InputError(f"--model {model}: no triage model there (model.json is missing)")
     return ShardJob(
         actor=TriagePredictor,
-        actor_kwargs={
-            "model": str(Path(model).resolve()),
-            "lang": lang,
-            "text_column": text_column,
-            "id_column": id_column,
-            "lang_column": lang_column,
-            "keep_columns": keep_columns,
-        },
+        actor_kwargs=_predictor_kwargs(
+            model, lang, text_column, id_column, lang_column, keep_columns=keep_columns
+        ),
         id_format="{stem}-{n}",
         flatten=flatten_result,
         string_columns=(text_column, id_column, lang_column),
@@ -182,14 +189,9 @@ def triage_dataset(
         raise InputError(f"the dataset has no {text_column!r} column; columns: {ds.columns()}")
     return ds.map_batches(
         TriagePredictor,
-        fn_constructor_kwargs={
-            "model": str(Path(model).resolve()),
-            "lang": lang,
-            "text_column": text_column,
-            "id_column": id_column,
-            "lang_column": lang_column,
-            "output": "columns",
-        },
+        fn_constructor_kwargs=_predictor_kwargs(
+            model, lang, text_column, id_column, lang_column, output="columns"
+        ),
         batch_size=batch_size,
         batch_format="pyarrow",
         concurrency=workers,

@@ -100,89 +100,95 @@ class ConductDetector:
         cached = self._cached_bottoms(ids)  # frozen layers' output, once (and on disk)
         if self.verbose:
             print(f"frozen layers' output ready for {len(ids)} sentences", flush=True)
-        for p in net.parameters():
-            p.requires_grad_(False)
         top_params = [p for i, layer in enumerate(net.layers) if i >= net.n_frozen
                       for p in layer.parameters()]  # fmt: skip
-        for p in (*top_params, *net.head.parameters()):
-            p.requires_grad_(True)
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": top_params, "lr": self.learning_rate},
-                {"params": list(net.head.parameters()), "lr": self.head_learning_rate},
-            ],
-            weight_decay=0.01,
-        )
-        target = torch.tensor(y, dtype=torch.float32)
-        loss_fn = torch.nn.BCEWithLogitsLoss()
         order = list(range(len(texts)))
-        self.loss_curve_ = []
-        for _ in range(self.epochs):
+
+        def train_mode() -> None:
             net.train()
             net.embeddings.eval()
             for layer in net.layers[: net.n_frozen]:
                 layer.eval()
+
+        def batches():
             rng.shuffle(order)
-            total = 0.0
-            for batch in _length_batches(order, ids, self.batch_size, rng):
-                hidden, mask = _pad_hidden([cached[i].float() for i in batch])
-                logits = net.top(hidden, mask)
-                loss = loss_fn(logits, target[batch])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach()) * len(batch)
-            self.loss_curve_.append(total / len(texts))
-            if self.verbose:
-                print(f"epoch {len(self.loss_curve_)}: loss {self.loss_curve_[-1]:.4f}", flush=True)
-        net.eval()
-        for p in net.parameters():
-            p.requires_grad_(False)
-        self.thresholds_ = {}
-        self.n_train_ = len(texts)
-        self._fast = None
-        return self
+            return _length_batches(order, ids, self.batch_size, rng)
+
+        def logits_of(batch):
+            hidden, mask = _pad_hidden([cached[i].float() for i in batch])
+            return net.top(hidden, mask)
+
+        self._run_epochs(
+            [
+                {"params": top_params, "lr": self.learning_rate},
+                {"params": list(net.head.parameters()), "lr": self.head_learning_rate},
+            ],
+            train_mode, batches, logits_of, y, report_each_epoch=True,
+        )  # fmt: skip
+        return self._finish_fit(len(texts))
 
     def _fit_head(self, ids: list[list[int]], y: np.ndarray, rng: random.Random) -> ConductDetector:
         """A frozen encoder: its pooled embeddings are computed once (through the same int8
         path inference uses, so the head learns the features it will see) and only the head
         trains, in seconds per epoch instead of minutes."""
-        import torch
-
         net = self.network_
         pooled = self._cached_pooled(ids)
         if self.verbose:
             print(f"pooled embeddings ready for {len(ids)} sentences", flush=True)
+        order = list(range(len(ids)))
+
+        def batches():
+            rng.shuffle(order)
+            return [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
+
+        self._run_epochs(
+            [{"params": list(net.head.parameters()), "lr": self.head_learning_rate}],
+            net.train, batches, lambda batch: net.classify(pooled[batch]), y,
+            report_each_epoch=False,
+        )  # fmt: skip
+        if self.verbose:
+            print(f"head trained: loss {self.loss_curve_[0]:.4f} -> {self.loss_curve_[-1]:.4f}")
+        return self._finish_fit(len(ids))
+
+    def _run_epochs(
+        self, param_groups, train_mode, batches, logits_of, y: np.ndarray, report_each_epoch: bool
+    ) -> None:
+        """The loop both fits share: only `param_groups` learn (AdamW, weight decay 0.01,
+        binary cross-entropy), `batches()` gives each epoch's index batches, `logits_of` the
+        network's output for one; the mean loss per epoch goes to `loss_curve_`."""
+        import torch
+
+        net = self.network_
         for p in net.parameters():
             p.requires_grad_(False)
-        for p in net.head.parameters():
-            p.requires_grad_(True)
-        optimizer = torch.optim.AdamW(
-            net.head.parameters(), lr=self.head_learning_rate, weight_decay=0.01
-        )
+        for group in param_groups:
+            for p in group["params"]:
+                p.requires_grad_(True)
+        optimizer = torch.optim.AdamW(param_groups, weight_decay=0.01)
         target = torch.tensor(y, dtype=torch.float32)
         loss_fn = torch.nn.BCEWithLogitsLoss()
-        order = list(range(len(ids)))
         self.loss_curve_ = []
         for _ in range(self.epochs):
-            net.train()
-            rng.shuffle(order)
+            train_mode()
             total = 0.0
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start : start + self.batch_size]
-                loss = loss_fn(net.classify(pooled[batch]), target[batch])
+            for batch in batches():
+                loss = loss_fn(logits_of(batch), target[batch])
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
                 total += float(loss.detach()) * len(batch)
-            self.loss_curve_.append(total / len(ids))
-        if self.verbose:
-            print(f"head trained: loss {self.loss_curve_[0]:.4f} -> {self.loss_curve_[-1]:.4f}")
+            self.loss_curve_.append(total / len(y))
+            if self.verbose and report_each_epoch:
+                print(f"epoch {len(self.loss_curve_)}: loss {self.loss_curve_[-1]:.4f}", flush=True)
+
+    def _finish_fit(self, n_train: int) -> ConductDetector:
+        """Back to inference: nothing trains, thresholds are set afresh afterwards."""
+        net = self.network_
         net.eval()
         for p in net.parameters():
             p.requires_grad_(False)
         self.thresholds_ = {}
-        self.n_train_ = len(ids)
+        self.n_train_ = n_train
         self._fast = None
         return self
 

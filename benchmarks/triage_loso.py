@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="--data default with these public sets")  # fmt: skip
     parser.add_argument("--labelled-set", action="append", default=[],
                         help="also train every fold on this label set of triage/labels/ "
-                        "(repeatable); its records of the held-out source stay out")  # fmt: skip
+                        "(repeatable; NAME:HEAD,HEAD for only those heads); its records of "
+                        "the held-out source stay out")  # fmt: skip
     parser.add_argument("--thresholds", choices=THRESHOLD_MODES, default="fixed")
     parser.add_argument("--cv-folds", type=int, default=3, help="inner folds (--thresholds cv)")
     parser.add_argument("--sources", nargs="+", default=None, help="hold out only these")

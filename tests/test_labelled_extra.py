@@ -197,6 +197,30 @@ def test_default_training_set_adds_labels_and_drops_complaint_texts(toy, tmp_pat
     assert "toy_tweets: CC BY 4.0 (toy)" in entry["licence"]
 
 
+def test_a_label_set_can_train_only_some_heads(toy, tmp_path, monkeypatch):
+    root, labels, _ = toy
+    shutil.copytree(FIXTURE_DATASETS / "complaints", root / "complaints")
+    monkeypatch.setattr(labelled_extra, "LABELS_DIR", labels)
+    train, _, info = build_default_training_set(root, sources=[], labelled=["toy:department,cause"])
+    added = {r["id"]: r for r in train if r["id"].startswith("x-")}
+    assert set(added) == {"x-1", "x-2"}
+    assert added["x-1"]["cause"] == "delivery_delay" and added["x-1"]["department"] == "logistics"
+    assert added["x-1"]["emotions"] is None and added["x-2"]["emotions"] is None
+    assert info["datasets"][-1]["heads"] == ["cause", "department"]
+    full, _, info = build_default_training_set(root, sources=[], labelled=["toy"])
+    assert [r["emotions"] for r in full if r["id"] == "x-1"] == [["angry"]]
+    assert info["datasets"][-1]["heads"] == ["cause", "department", "emotions"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [("toy:", "heads must be"), ("toy:mood", "unknown \\['mood'\\]"), (":cause", "no name")],
+)
+def test_bad_label_set_specs_are_named(spec, message):
+    with pytest.raises(InputError, match=message):
+        labelled_extra.parse_label_set_spec(spec)
+
+
 def test_loso_and_train_take_label_sets_beside_the_complaints_alone(toy, tmp_path, monkeypatch):
     """The shipped encoder models' recipe: complaints/ + a label set, no mapped public set."""
     from triage.loso import loso_data
@@ -228,6 +252,22 @@ def test_loso_and_train_take_label_sets_beside_the_complaints_alone(toy, tmp_pat
     )
     assert info["training_command"] == command
     assert f"Trained with `{command}`." in (out / "README.md").read_text()
+    # NAME:HEAD,HEAD takes only those heads of the set
+    result = CliRunner().invoke(
+        app,
+        ["train", "--default-data", "--public-set", "none", "--labelled-set",
+         "toy:cause,department", "--dev", str(dev), "--out", str(tmp_path / "heads")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    info = json.loads((tmp_path / "heads" / "model.json").read_text())
+    assert info["training_data"]["datasets"][-1]["heads"] == ["cause", "department"]
+    result = CliRunner().invoke(
+        app,
+        ["train", "--default-data", "--public-set", "none", "--labelled-set", "toy:mood",
+         "--dev", str(dev), "--out", str(tmp_path / "bad")],
+    )  # fmt: skip
+    assert isinstance(result.exception, InputError)
+    assert "heads must be" in str(result.exception)
 
 
 @pytest.mark.parametrize(

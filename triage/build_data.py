@@ -339,6 +339,7 @@ def build_default_training_set(
     list in `mappings/default_set.yaml`, [] the complaint corpus alone. `labelled` names label
     sets of `triage/labels/` (fully labelled, resolved from the raw files) the same way; they
     enter before the mapped sets, so a text they share with a mapped set keeps our labels.
+    A label set given as `NAME:HEAD,HEAD` trains only those heads (labelled_extra).
     """
     root = Path(datasets_dir) if datasets_dir is not None else default_datasets_dir()
     if not root.is_dir():
@@ -377,11 +378,12 @@ def build_default_training_set(
     elif not isinstance(labelled, dict):
         labelled = dict.fromkeys(labelled)
     if labelled:
-        from triage.labelled_extra import labelled_set_records
+        from triage.labelled_extra import labelled_set_records, parse_label_set_spec
 
-        for name, weight in labelled.items():
+        for spec, weight in labelled.items():
+            name, heads = parse_label_set_spec(spec)
             extra, info = labelled_set_records(
-                name, root, exclude, 1.0 if weight is None else weight
+                name, root, exclude, 1.0 if weight is None else weight, heads=heads
             )
             exclude |= {text_key(r["text"], r["lang"]) for r in extra}
             records.extend(extra)

@@ -349,7 +349,8 @@ def train_command(
         [],
         "--labelled-set",
         help="With --default-data: also train on this label set of triage/labels/ (repeatable), "
-        "e.g. wider_channels; its texts are read from $CALMDESK_DATASETS.",
+        "e.g. wider_channels; its texts are read from $CALMDESK_DATASETS. NAME:HEAD,HEAD "
+        "takes only those heads of it, e.g. wider_channels_r2:cause,department.",
     ),
     backend: str = typer.Option(
         "linear",

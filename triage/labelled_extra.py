@@ -282,6 +282,32 @@ def labelled_records(
     return records
 
 
+LABEL_HEADS = ("cause", "department", "emotions")
+
+
+def parse_label_set_spec(spec: str) -> tuple[str, tuple[str, ...]]:
+    """`NAME` or `NAME:HEAD,HEAD` -> (name, heads it trains).
+
+    A recipe may take only some heads of a set, e.g. `wider_channels_r2:cause,department`
+    when its emotion labels do not help on leave-one-source-out; the other heads' targets
+    are then left empty for its records.
+    """
+    name, sep, tail = str(spec).partition(":")
+    name = name.strip()
+    if not name:
+        raise InputError(f"label set {spec!r}: no name before ':'")
+    if not sep:
+        return name, LABEL_HEADS
+    heads = tuple(h.strip() for h in tail.split(",") if h.strip())
+    unknown = sorted(set(heads) - set(LABEL_HEADS))
+    if not heads or unknown:
+        raise InputError(
+            f"label set {spec!r}: heads must be a comma list of {', '.join(LABEL_HEADS)}"
+            + (f"; unknown {unknown}" if unknown else "")
+        )
+    return name, tuple(h for h in LABEL_HEADS if h in heads)
+
+
 def labelled_set_records(
     name: str,
     datasets_dir: str | Path,
@@ -289,14 +315,19 @@ def labelled_set_records(
     weight: float = 1.0,
     *,
     labels_dir: str | Path | None = None,
+    heads: Iterable[str] = LABEL_HEADS,
 ) -> tuple[list[dict], dict]:
     """One label set as training records (with `weight`) and its data_info entry.
 
     A text matching `exclude` (keys of build_data.text_key, e.g. every complaints split) is
-    dropped, so nothing of the test split can enter training through a label set.
+    dropped, so nothing of the test split can enter training through a label set. Heads not
+    in `heads` get no target (None) from this set.
     """
     from triage.build_data import _PREFIX_CHARS, _is_known, text_key
 
+    heads = tuple(h for h in LABEL_HEADS if h in set(heads))
+    if not heads:
+        raise InputError(f"label set {name!r}: no head to train (choose from {LABEL_HEADS})")
     labels_dir = Path(labels_dir or LABELS_DIR)
     exclude = exclude or set()
     prefixes = {k[:_PREFIX_CHARS] for k in exclude if len(k) >= _PREFIX_CHARS}
@@ -315,14 +346,15 @@ def labelled_set_records(
             dropped["duplicate"] += 1
             continue
         seen.add(key)
-        records.append({**record, "weight": float(weight)})
+        unused = {h: None for h in LABEL_HEADS if h not in heads}
+        records.append({**record, **unused, "weight": float(weight)})
     raw_sets = {sources[file].name: sources[file] for file in files}
     info = {
         "name": f"labels/{name}",
         "licence": "; ".join(f"{s.name}: {s.licence}" for s in raw_sets.values()),
         "rows": len(records),
         "languages": sorted({r["lang"] for r in records}),
-        "heads": ["cause", "department", "emotions"],
+        "heads": list(heads),
         "weight": float(weight),
         "files": files,
         "dropped": dict(dropped),

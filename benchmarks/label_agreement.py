@@ -24,7 +24,13 @@ from pathlib import Path
 
 from calmdesk.settings import datasets_dir
 from triage.build_data import _read_one, _source_labels, _targets, available_mappings, load_mapping
-from triage.labelled_extra import LABELS_DIR, label_agreement, load_label_file, text_hash
+from triage.labelled_extra import (
+    LABELS_DIR,
+    available_label_sets,
+    label_agreement,
+    load_label_file,
+    text_hash,
+)
 from triage.taxonomy import Taxonomy
 
 # label set source -> the mapping that reads the same raw files with their emotion labels
@@ -80,7 +86,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source-labels", action="store_true", help="also compare emotions")
     args = parser.parse_args()
-    first = load_label_file(LABELS_DIR / "wider_channels.jsonl")
+    first, set_of, set_size = [], {}, {}
+    for name, path in available_label_sets().items():
+        entries = load_label_file(path)
+        first.extend(entries)
+        set_size[name] = len(entries)
+        set_of.update(dict.fromkeys((e["id"] for e in entries), name))
     second_path = LABELS_DIR / "agreement" / "second_pass.jsonl"
     second = [json.loads(line) for line in second_path.read_text().splitlines() if line.strip()]
     emotions = Taxonomy.default()["emotions"]
@@ -89,7 +100,9 @@ def main() -> None:
         chosen = [r for r in second if round_ is None or r.get("round", 1) == round_]
         result = label_agreement(first, chosen, emotions)
         title = "all rounds" if round_ is None else f"round {round_}"
-        print(f"\n{title}: doubly labelled items: {result['items']} (of {len(first)})")
+        sets = sorted({set_of[r["id"]] for r in chosen if r["id"] in set_of})
+        of = ", ".join(f"{set_size[n]} of {n}" for n in sets)
+        print(f"\n{title}: doubly labelled items: {result['items']} ({of})")
         print(f"{'head':<12}{'agreement':>10}{'kappa':>8}")
         for head in ("cause", "department"):
             print(f"{head:<12}{result[head]['agreement']:>10.3f}{result[head]['kappa']:>8.3f}")

@@ -23,7 +23,7 @@ from coaching.rulebook import CATEGORIES
 HERE = Path(__file__).resolve().parent
 FRAGMENTS = HERE / "fragments"
 LANGS = ("en", "es", "zh", "ru")
-ROWS_PER_CORE_LIST = {"train": 96, "heldout": 24}  # rows per language, category and kind
+ROWS_PER_CORE_LIST = {"train": 160, "heldout": 40}  # rows per language, category and kind
 EMOJI = ["🙂", "😊", "👍", "🙏", "😅", "🤷", "👀", "✅", "😐", "🙄"]
 HANDLES = ["@maria_g", "@jsmith82", "@cliente_feliz", "@user12345", "@olga.k", "@小王"]
 

@@ -6,7 +6,8 @@
     python benchmarks/coaching_detector.py --set real --real-half test   # the reported half
 
 Sets: `written_after` (coaching/detector_data/written_after.jsonl, written after the first model
-was trained), `written_after_v2` (written_after_v2.jsonl, written after the second), `heldout`
+was trained), `written_after_v2` and `written_after_v3` (written after the second and the third),
+`heldout`
 (composed from fragments kept out of training; thresholds were set on it),
 the rules' dev set (tests/fixtures/coaching/devset_*.jsonl) as `devset` (all its splits) and
 `devset_fresh` (its fresh* splits only), and `real`: the bank's own replies in
@@ -40,11 +41,12 @@ DEVSETS = ROOT / "tests" / "fixtures" / "coaching"
 REAL = ROOT.parent / "shared" / "datasets" / "tickets" / "es_banamex_tweets" / "tweets.csv"
 BANK_ACCOUNTS = {"Citibanamex", "ContactoCitibmx"}
 MODES = ("rules", "model", "both")
+WRITTEN_AFTER = ("written_after", "written_after_v2", "written_after_v3")
 
 
 def load_set(name: str) -> list[dict]:
     """Rows with text, lang, expected (bool) and categories (list)."""
-    if name in ("written_after", "written_after_v2", "heldout"):
+    if name in (*WRITTEN_AFTER, "heldout"):
         rows = [json.loads(x) for x in (DATA / f"{name}.jsonl").open(encoding="utf-8") if x.strip()]
         return [{**r, "expected": bool(r["labels"]), "categories": r["labels"]} for r in rows]
     rows = []
@@ -137,9 +139,7 @@ def speed(checker: Checker, n_turns: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sets = (
-        "written_after", "written_after_v2", "heldout", "devset", "devset_fresh", "real", "speed"
-    )  # fmt: skip
+    sets = (*WRITTEN_AFTER, "heldout", "devset", "devset_fresh", "real", "speed")
     parser.add_argument("--set", choices=sets, action="append")
     parser.add_argument("--mode", choices=MODES, action="append")
     parser.add_argument("--encoder", default=None, help="built encoder (default: the cache's)")
@@ -156,7 +156,7 @@ def main() -> None:
     opts = {"encoder_path": args.encoder, "detector_dir": args.detector_dir}
     checkers = {m: Checker(detector=m, **opts) for m in args.mode or MODES}
     for name in args.set or sets:
-        if name == "written_after_v2" and not (DATA / f"{name}.jsonl").is_file():
+        if name in WRITTEN_AFTER and not (DATA / f"{name}.jsonl").is_file():
             print(f"\n== {name}: not written yet, skipped ==")
             continue
         if name == "real":

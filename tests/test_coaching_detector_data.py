@@ -37,7 +37,7 @@ def test_heldout_cores_never_reach_training():
                 assert parts["heldout"], (lang, kind, cat)
 
 
-@pytest.mark.parametrize("name", ["written_after", "written_after_v2"])
+@pytest.mark.parametrize("name", ["written_after", "written_after_v2", "written_after_v3"])
 def test_written_after_splits_are_well_formed(name):
     rows = _rows(name)
     for lang in compose.LANGS:
@@ -52,13 +52,14 @@ def test_written_after_splits_are_well_formed(name):
     assert positives == set(CATEGORIES)
 
 
-def test_written_after_v2_shares_no_text_with_training():
+@pytest.mark.parametrize("name", ["written_after_v2", "written_after_v3"])
+def test_written_after_splits_share_no_text_with_training(name):
     train = {r["text"] for r in _rows("train")}
     cores = set()
     for lang in compose.LANGS:
         data = compose.load_fragments(lang)
         cores |= {c for kind in ("positive", "lookalike") for v in data[kind].values() for c in v}
-    for r in _rows("written_after_v2"):
+    for r in _rows(name):
         assert r["text"] not in train and r["text"] not in cores, r["text"]
 
 

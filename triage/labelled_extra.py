@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from calmdesk.errors import InputError
+from triage.backends.base import HEADS
 from triage.taxonomy import Taxonomy
 
 LABELS_DIR = Path(__file__).with_name("labels")
@@ -282,9 +283,6 @@ def labelled_records(
     return records
 
 
-LABEL_HEADS = ("cause", "department", "emotions")
-
-
 def parse_label_set_spec(spec: str) -> tuple[str, tuple[str, ...]]:
     """`NAME` or `NAME:HEAD,HEAD` -> (name, heads it trains).
 
@@ -297,15 +295,15 @@ def parse_label_set_spec(spec: str) -> tuple[str, tuple[str, ...]]:
     if not name:
         raise InputError(f"label set {spec!r}: no name before ':'")
     if not sep:
-        return name, LABEL_HEADS
+        return name, HEADS
     heads = tuple(h.strip() for h in tail.split(",") if h.strip())
-    unknown = sorted(set(heads) - set(LABEL_HEADS))
+    unknown = sorted(set(heads) - set(HEADS))
     if not heads or unknown:
         raise InputError(
-            f"label set {spec!r}: heads must be a comma list of {', '.join(LABEL_HEADS)}"
+            f"label set {spec!r}: heads must be a comma list of {', '.join(HEADS)}"
             + (f"; unknown {unknown}" if unknown else "")
         )
-    return name, tuple(h for h in LABEL_HEADS if h in heads)
+    return name, tuple(h for h in HEADS if h in heads)
 
 
 def labelled_set_records(
@@ -315,7 +313,7 @@ def labelled_set_records(
     weight: float = 1.0,
     *,
     labels_dir: str | Path | None = None,
-    heads: Iterable[str] = LABEL_HEADS,
+    heads: Iterable[str] = HEADS,
 ) -> tuple[list[dict], dict]:
     """One label set as training records (with `weight`) and its data_info entry.
 
@@ -325,9 +323,10 @@ def labelled_set_records(
     """
     from triage.build_data import _PREFIX_CHARS, _is_known, text_key
 
-    heads = tuple(h for h in LABEL_HEADS if h in set(heads))
+    heads = tuple(h for h in HEADS if h in set(heads))
     if not heads:
-        raise InputError(f"label set {name!r}: no head to train (choose from {LABEL_HEADS})")
+        raise InputError(f"label set {name!r}: no head to train (choose from {HEADS})")
+    unused = dict.fromkeys(h for h in HEADS if h not in heads)  # no target from this set
     labels_dir = Path(labels_dir or LABELS_DIR)
     exclude = exclude or set()
     prefixes = {k[:_PREFIX_CHARS] for k in exclude if len(k) >= _PREFIX_CHARS}
@@ -346,7 +345,6 @@ def labelled_set_records(
             dropped["duplicate"] += 1
             continue
         seen.add(key)
-        unused = {h: None for h in LABEL_HEADS if h not in heads}
         records.append({**record, **unused, "weight": float(weight)})
     raw_sets = {sources[file].name: sources[file] for file in files}
     info = {

@@ -424,47 +424,20 @@ class ConductDetector:
     def _cached_bottoms(self, ids: list[list[int]]) -> list:
         """The frozen layers' output for these token ids, kept in the calmdesk cache so that a
         retraining with other epochs or learning rates skips the encoder's bottom."""
-        import hashlib
-
-        import torch
-
-        from calmdesk.settings import cache_dir
-
-        key = hashlib.sha256(
-            json.dumps([self.encoder_dir_, self.network_.n_frozen, ids]).encode()
-        ).hexdigest()[:24]
-        path = cache_dir() / "detector" / f"bottom-{key}.pt"
-        if path.is_file():
-            try:
-                return torch.load(path)
-            except (OSError, RuntimeError, EOFError):
-                pass  # a broken cache file only costs the recomputation
-        out = self._bottoms(ids)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save([t.half() for t in out], path)
-        except OSError:
-            pass
-        return out
+        key = [self.encoder_dir_, self.network_.n_frozen, ids]
+        return _torch_cached(
+            "bottom", key, lambda: self._bottoms(ids), lambda out: [t.half() for t in out]
+        )
 
     def _cached_pooled(self, ids: list[list[int]]):
         """Pooled embeddings of a frozen encoder, (n, hidden) fp32, kept in the calmdesk cache
         (a few MB) so that trying other heads, epochs or data mixes skips the encoder."""
-        import hashlib
+        key = [self.encoder_dir_, self.n_layers, bool(self.quantize), ids]
+        return _torch_cached("pooled", key, lambda: self._pooled(ids))
 
+    def _pooled(self, ids: list[list[int]]):
         import torch
 
-        from calmdesk.settings import cache_dir
-
-        key = hashlib.sha256(
-            json.dumps([self.encoder_dir_, self.n_layers, bool(self.quantize), ids]).encode()
-        ).hexdigest()[:24]
-        path = cache_dir() / "detector" / f"pooled-{key}.pt"
-        if path.is_file():
-            try:
-                return torch.load(path)
-            except (OSError, RuntimeError, EOFError):
-                pass  # a broken cache file only costs the recomputation
         network = self._inference_network()
         out = torch.zeros((len(ids), self.encoder_info_["hidden_size"]), dtype=torch.float32)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
@@ -474,11 +447,6 @@ class ConductDetector:
                 input_ids, mask = _pad_ids([ids[i] for i in batch], self.pad_id_)
                 out[batch] = network.pool(network.bottom(input_ids, mask), mask).float()
         self._fast = None  # the quantized copy holds the untrained head: rebuild after fitting
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(out, path)
-        except OSError:
-            pass
         return out
 
     def _bottoms(self, ids: list[list[int]]) -> list:
@@ -559,6 +527,32 @@ def pick_threshold(
     flagged = scores >= t
     p = float((flagged & positive).sum() / max(flagged.sum(), 1))
     return round(t, 4), p, float((flagged & positive).sum() / n_pos)
+
+
+def _torch_cached(kind: str, key: list, compute, stored=None):
+    """`compute()`, kept under `$CALMDESK_CACHE_DIR/detector/{kind}-{hash of key}.pt`
+    (`stored` converts what is written, e.g. to fp16); a broken or unwritable cache file only
+    costs the recomputation."""
+    import hashlib
+
+    import torch
+
+    from calmdesk.settings import cache_dir
+
+    digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:24]
+    path = cache_dir() / "detector" / f"{kind}-{digest}.pt"
+    if path.is_file():
+        try:
+            return torch.load(path)
+        except (OSError, RuntimeError, EOFError):
+            pass
+    out = compute()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(stored(out) if stored else out, path)
+    except OSError:
+        pass
+    return out
 
 
 def _pad_ids(seqs: list[list[int]], pad_id: int):

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from calmdesk.encoder.torch_cache import torch_cached
 from calmdesk.errors import InputError
 from coaching.rulebook import CATEGORIES
 
@@ -425,15 +426,19 @@ class ConductDetector:
         """The frozen layers' output for these token ids, kept in the calmdesk cache so that a
         retraining with other epochs or learning rates skips the encoder's bottom."""
         key = [self.encoder_dir_, self.network_.n_frozen, ids]
-        return _torch_cached(
-            "bottom", key, lambda: self._bottoms(ids), lambda out: [t.half() for t in out]
+        return torch_cached(
+            "detector",
+            "bottom",
+            key,
+            lambda: self._bottoms(ids),
+            lambda out: [t.half() for t in out],
         )
 
     def _cached_pooled(self, ids: list[list[int]]):
         """Pooled embeddings of a frozen encoder, (n, hidden) fp32, kept in the calmdesk cache
         (a few MB) so that trying other heads, epochs or data mixes skips the encoder."""
         key = [self.encoder_dir_, self.n_layers, bool(self.quantize), ids]
-        return _torch_cached("pooled", key, lambda: self._pooled(ids))
+        return torch_cached("detector", "pooled", key, lambda: self._pooled(ids))
 
     def _pooled(self, ids: list[list[int]]):
         import torch
@@ -527,32 +532,6 @@ def pick_threshold(
     flagged = scores >= t
     p = float((flagged & positive).sum() / max(flagged.sum(), 1))
     return round(t, 4), p, float((flagged & positive).sum() / n_pos)
-
-
-def _torch_cached(kind: str, key: list, compute, stored=None):
-    """`compute()`, kept under `$CALMDESK_CACHE_DIR/detector/{kind}-{hash of key}.pt`
-    (`stored` converts what is written, e.g. to fp16); a broken or unwritable cache file only
-    costs the recomputation."""
-    import hashlib
-
-    import torch
-
-    from calmdesk.settings import cache_dir
-
-    digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:24]
-    path = cache_dir() / "detector" / f"{kind}-{digest}.pt"
-    if path.is_file():
-        try:
-            return torch.load(path)
-        except (OSError, RuntimeError, EOFError):
-            pass
-    out = compute()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(stored(out) if stored else out, path)
-    except OSError:
-        pass
-    return out
 
 
 def _pad_ids(seqs: list[list[int]], pad_id: int):

@@ -37,7 +37,9 @@ def test_heldout_cores_never_reach_training():
                 assert parts["heldout"], (lang, kind, cat)
 
 
-@pytest.mark.parametrize("name", ["written_after", "written_after_v2", "written_after_v3"])
+@pytest.mark.parametrize(
+    "name", ["written_after", "written_after_v2", "written_after_v3", "written_after_v4"]
+)
 def test_written_after_splits_are_well_formed(name):
     rows = _rows(name)
     for lang in compose.LANGS:
@@ -52,7 +54,7 @@ def test_written_after_splits_are_well_formed(name):
     assert positives == set(CATEGORIES)
 
 
-@pytest.mark.parametrize("name", ["written_after_v2", "written_after_v3"])
+@pytest.mark.parametrize("name", ["written_after_v2", "written_after_v3", "written_after_v4"])
 def test_written_after_splits_share_no_text_with_training(name):
     train = {r["text"] for r in _rows("train")}
     cores = set()

@@ -8,7 +8,8 @@
 Sets: `written_after` (coaching/detector_data/written_after.jsonl, written after the first model
 was trained), `written_after_v2` and `written_after_v3` (written after the second and the third),
 `written_after_v4` (written later, with domain.md's policy that "I can't" is negative language
-even when an alternative follows), `heldout`
+even when an alternative follows; rule false alarms were fixed after reading it) and
+`written_after_v5` (written after those fixes, same brief), `heldout`
 (composed from fragments kept out of training; thresholds were set on it),
 the rules' dev set (tests/fixtures/coaching/devset_*.jsonl) as `devset` (all its splits) and
 `devset_fresh` (its fresh* splits only), and `real`: the bank's own replies in
@@ -42,7 +43,13 @@ DEVSETS = ROOT / "tests" / "fixtures" / "coaching"
 REAL = ROOT.parent / "shared" / "datasets" / "tickets" / "es_banamex_tweets" / "tweets.csv"
 BANK_ACCOUNTS = {"Citibanamex", "ContactoCitibmx"}
 MODES = ("rules", "model", "both")
-WRITTEN_AFTER = ("written_after", "written_after_v2", "written_after_v3", "written_after_v4")
+WRITTEN_AFTER = (
+    "written_after",
+    "written_after_v2",
+    "written_after_v3",
+    "written_after_v4",
+    "written_after_v5",
+)
 
 
 def load_set(name: str) -> list[dict]:

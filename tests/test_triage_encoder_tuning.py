@@ -114,3 +114,26 @@ def test_tuned_directory_refuses_foreign_tensors(tiny_encoder, tmp_path):
     assert tuned_encoder_dir(tiny_encoder, same, tmp_path) == tuned_encoder_dir(
         tiny_encoder, same, tmp_path
     )
+
+
+def test_an_int8_export_that_drifts_leaves_the_tuned_encoder_on_torch(
+    tiny_encoder, data, monkeypatch
+):
+    import calmdesk.encoder.onnx_runtime as onnx_runtime
+
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    calls = []
+
+    def drifting(path, **kwargs):
+        calls.append(path)
+        raise InputError(f"{path}: ONNX export drifts from torch (worst cosine 0.97 < 0.98)")
+
+    monkeypatch.setattr(onnx_runtime, "export_onnx", drifting)
+    texts, langs, targets = data
+    backend = EmbeddingBackend(
+        encoder=str(tiny_encoder), tune_layers=1, tune_epochs=1, seed=3, cache_embeddings=False
+    ).fit(texts, langs, targets)
+    assert calls and backend._text_encoder().runtime == "torch"
+    assert not backend.encoder_id_.endswith("-onnx-int8")
+    assert backend.predict_proba(texts[:3], langs[:3])["cause"].shape[0] == 3

@@ -195,7 +195,10 @@ class EmbeddingBackend(DenseFeatureBackend):
         self._export_onnx_if_possible()
 
     def _export_onnx_if_possible(self) -> None:
+        """int8 ONNX when it can be exported and keeps parity with torch, else torch float32
+        (a tuned encoder's int8 export can drift past the parity bound: it is then not used)."""
         import importlib.util
+        import logging
 
         if self.runtime != "auto" or self._text_encoder().runtime == "onnx":
             return
@@ -203,7 +206,11 @@ class EmbeddingBackend(DenseFeatureBackend):
             return
         from calmdesk.encoder.onnx_runtime import export_onnx
 
-        export_onnx(self._text_encoder().path)
+        try:
+            export_onnx(self._text_encoder().path)
+        except InputError as exc:
+            logging.getLogger(__name__).warning("serving with torch float32: %s", exc)
+            return
         self.text_encoder_ = None  # pick the export up
 
     # ------------------------------------------------------------------ persistence

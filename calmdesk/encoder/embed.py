@@ -177,6 +177,23 @@ class TextEncoder:
         return out
 
 
+def cached_blobs(
+    db: sqlite3.Connection, table: str, column: str, keys: Sequence[str]
+) -> dict[str, bytes]:
+    """{key: stored bytes} for the keys of `keys` found in `table` (key TEXT PRIMARY KEY,
+    `column` BLOB; created when missing), read in chunks under SQLite's parameter limit."""
+    db.execute(f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, {column} BLOB)")
+    found: dict[str, bytes] = {}
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), 500):
+        part = unique[start : start + 500]
+        marks = ",".join("?" * len(part))
+        query = f"SELECT key, {column} FROM {table} WHERE key IN ({marks})"
+        for key, blob in db.execute(query, part):
+            found[key] = blob
+    return found
+
+
 class EmbeddingCache:
     """On-disk embeddings (SQLite) keyed by encoder id, prefix, max_length and text hash."""
 
@@ -194,17 +211,11 @@ class EmbeddingCache:
         """Embeddings of `texts`, computing (and storing) only those not cached yet."""
         texts = list(texts)
         keys = [self._key(t) for t in texts]
-        found: dict[str, np.ndarray] = {}
         with sqlite3.connect(self.path, timeout=60) as db:
-            db.execute("CREATE TABLE IF NOT EXISTS emb (key TEXT PRIMARY KEY, vec BLOB)")
-            unique = list(dict.fromkeys(keys))
-            for start in range(0, len(unique), 500):
-                part = unique[start : start + 500]
-                marks = ",".join("?" * len(part))
-                for key, blob in db.execute(
-                    f"SELECT key, vec FROM emb WHERE key IN ({marks})", part
-                ):
-                    found[key] = np.frombuffer(blob, dtype=np.float32)
+            found = {
+                k: np.frombuffer(blob, dtype=np.float32)
+                for k, blob in cached_blobs(db, "emb", "vec", keys).items()
+            }
             todo = [i for i, k in enumerate(keys) if k not in found]
             todo = list({keys[i]: i for i in todo}.values())  # one computation per distinct text
             for start in range(0, len(todo), chunk):

@@ -97,6 +97,18 @@ def checked_fit_inputs(
     return sample_weight
 
 
+def read_safetensors(path: Path) -> dict[str, np.ndarray]:
+    """A backend's weights file, refused with its name when missing, truncated or foreign."""
+    from safetensors.numpy import load_file
+
+    if not path.is_file():
+        raise InputError(f"{path.parent}: {path.name} missing")
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # truncated or foreign file: say which
+        raise InputError(f"{path}: not a readable safetensors file ({exc})") from exc
+
+
 def canonical_backend_name(name: str) -> str:
     """The registered name behind `name` (an alias or the name itself)."""
     return BACKEND_ALIASES.get(name, name)

@@ -19,6 +19,7 @@ from triage.backends.base import (
     MULTI_LABEL_HEADS,
     SINGLE_LABEL_HEADS,
     checked_fit_inputs,
+    read_safetensors,
     read_state_json,
 )
 from triage.backends.params import ParamsMixin
@@ -155,15 +156,8 @@ class DenseLinearHeads:
 
     @classmethod
     def load(cls, directory: Path, state: dict, params: dict) -> DenseLinearHeads:
-        from safetensors.numpy import load_file
-
         path = Path(directory) / WEIGHTS_FILE
-        if not path.is_file():
-            raise InputError(f"{directory}: {WEIGHTS_FILE} missing")
-        try:
-            weights = load_file(str(path))
-        except Exception as exc:  # truncated or foreign file: say which
-            raise InputError(f"{path}: not a readable safetensors file ({exc})") from exc
+        weights = read_safetensors(path)
         heads = cls(**params)
         heads.weights_ = weights
         heads.classes_ = {h: list(c) for h, c in state["classes"].items()}

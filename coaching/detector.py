@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from calmdesk.encoder.torch_cache import torch_cached
+from calmdesk.encoder.torch_ops import length_batches, pad_hidden, pad_ids
 from calmdesk.errors import InputError
 from coaching.rulebook import CATEGORIES
 
@@ -113,10 +114,10 @@ class ConductDetector:
 
         def batches():
             rng.shuffle(order)
-            return _length_batches(order, ids, self.batch_size, rng)
+            return length_batches(order, [len(x) for x in ids], self.batch_size, rng)
 
         def logits_of(batch):
-            hidden, mask = _pad_hidden([cached[i].float() for i in batch])
+            hidden, mask = pad_hidden([cached[i].float() for i in batch])
             return net.top(hidden, mask)
 
         self._run_epochs(
@@ -253,7 +254,7 @@ class ConductDetector:
         with torch.inference_mode():
             for start in range(0, len(order), 64):
                 batch = order[start : start + 64]
-                input_ids, mask = _pad_ids([ids[i] for i in batch], self.pad_id_)
+                input_ids, mask = pad_ids([ids[i] for i in batch], self.pad_id_)
                 logits = network(input_ids, mask)
                 out[[judged[i] for i in batch]] = torch.sigmoid(logits).numpy()
         return out
@@ -449,7 +450,7 @@ class ConductDetector:
         with torch.inference_mode():
             for start in range(0, len(order), 64):
                 batch = order[start : start + 64]
-                input_ids, mask = _pad_ids([ids[i] for i in batch], self.pad_id_)
+                input_ids, mask = pad_ids([ids[i] for i in batch], self.pad_id_)
                 out[batch] = network.pool(network.bottom(input_ids, mask), mask).float()
         self._fast = None  # the quantized copy holds the untrained head: rebuild after fitting
         return out
@@ -462,7 +463,7 @@ class ConductDetector:
         with torch.inference_mode():
             for start in range(0, len(order), 64):
                 batch = order[start : start + 64]
-                input_ids, mask = _pad_ids([ids[i] for i in batch], self.pad_id_)
+                input_ids, mask = pad_ids([ids[i] for i in batch], self.pad_id_)
                 hidden = self.network_.bottom(input_ids, mask)
                 for row, i in enumerate(batch):
                     out[i] = hidden[row, : len(ids[i])].clone()
@@ -532,38 +533,3 @@ def pick_threshold(
     flagged = scores >= t
     p = float((flagged & positive).sum() / max(flagged.sum(), 1))
     return round(t, 4), p, float((flagged & positive).sum() / n_pos)
-
-
-def _pad_ids(seqs: list[list[int]], pad_id: int):
-    import torch
-
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-        mask[i, : len(s)] = 1
-    return ids, mask
-
-
-def _pad_hidden(rows: list):
-    import torch
-
-    width = max(r.shape[0] for r in rows)
-    hidden = torch.zeros((len(rows), width, rows[0].shape[1]), dtype=torch.float32)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        hidden[i, : r.shape[0]] = r
-        mask[i, : r.shape[0]] = 1
-    return hidden, mask
-
-
-def _length_batches(order: list[int], ids: list[list[int]], size: int, rng: random.Random):
-    """Batches of similar length (less padding), in a shuffled order."""
-    chunk = size * 16
-    batches = []
-    for start in range(0, len(order), chunk):
-        part = sorted(order[start : start + chunk], key=lambda i: len(ids[i]))
-        batches.extend(part[i : i + size] for i in range(0, len(part), size))
-    rng.shuffle(batches)
-    return batches

@@ -27,6 +27,8 @@ def conduct_network_class() -> type:
     import torch
     from torch import nn
 
+    from calmdesk.encoder.torch_ops import additive_mask, mean_pool
+
     class ConductNetwork(nn.Module):
         """Embeddings + `n_layers` transformer layers (the top `n_trainable` fine-tuned) + head."""
 
@@ -60,15 +62,10 @@ def conduct_network_class() -> type:
             else:
                 self.head = nn.Linear(config.hidden_size, n_labels)
 
-        @staticmethod
-        def _mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-            mask = attention_mask[:, None, None, :].to(dtype)
-            return (1.0 - mask) * torch.finfo(dtype).min
-
         def bottom(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
             """Hidden states after the frozen layers (cached during training)."""
             hidden = self.embeddings(input_ids=input_ids)
-            mask = self._mask(attention_mask, hidden.dtype)
+            mask = additive_mask(attention_mask, hidden.dtype)
             for layer in self.layers[: self.n_frozen]:
                 hidden = layer(hidden, attention_mask=mask)
             return hidden
@@ -79,11 +76,10 @@ def conduct_network_class() -> type:
 
         def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
             """Fine-tuned layers (if any) and masked mean pooling."""
-            mask = self._mask(attention_mask, hidden.dtype)
+            mask = additive_mask(attention_mask, hidden.dtype)
             for layer in self.layers[self.n_frozen :]:
                 hidden = layer(hidden, attention_mask=mask)
-            weights = attention_mask.to(hidden.dtype).unsqueeze(-1)
-            return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+            return mean_pool(hidden, attention_mask)
 
         def classify(self, pooled: torch.Tensor) -> torch.Tensor:
             """Logits from a pooled sentence embedding (the part a frozen encoder trains)."""

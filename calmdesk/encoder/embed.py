@@ -150,11 +150,12 @@ class TextEncoder:
             return self._onnx()(input_ids, mask)
         import torch
 
+        from calmdesk.encoder.torch_ops import mean_pool
+
         with torch.inference_mode():
             ids_t, mask_t = torch.from_numpy(input_ids), torch.from_numpy(mask)
             hidden = self.model(input_ids=ids_t, attention_mask=mask_t).last_hidden_state
-            m = mask_t.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
+            pooled = mean_pool(hidden, mask_t)
             return torch.nn.functional.normalize(pooled, dim=-1).numpy()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

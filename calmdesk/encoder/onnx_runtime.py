@@ -35,6 +35,8 @@ def onnx_path(encoder_dir: Path, quantize: bool = True) -> Path:
 def _pooled_module(model):
     from torch import nn
 
+    from calmdesk.encoder.torch_ops import mean_pool
+
     class MeanPooled(nn.Module):
         def __init__(self, encoder):
             super().__init__()
@@ -44,9 +46,7 @@ def _pooled_module(model):
             hidden = self.encoder(
                 input_ids=input_ids, attention_mask=attention_mask
             ).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-            return nn.functional.normalize(pooled, dim=-1)
+            return nn.functional.normalize(mean_pool(hidden, attention_mask), dim=-1)
 
     return MeanPooled(model).eval()
 

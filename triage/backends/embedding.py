@@ -164,18 +164,15 @@ class EmbeddingBackend(DenseFeatureBackend):
         from calmdesk.encoder.build import LICENSE, ORIGIN
 
         encoder = self._text_encoder()
+        build_file = encoder.path / "build.json"
+        build = json.loads(build_file.read_text(encoding="utf-8")) if build_file.is_file() else {}
         tuned = {}
         if getattr(self, "tuned_", None):
-            tuned = {
-                "tuned_layers": self.tune_layers,
-                "tuned_from": json.loads((encoder.path / "build.json").read_text())["tuned_from"],
-            }
+            tuned = {"tuned_layers": self.tune_layers, "tuned_from": build.get("tuned_from")}
         return {
             "encoder": {
                 **tuned,
-                "name": json.loads((encoder.path / "build.json").read_text()).get("name")
-                if (encoder.path / "build.json").is_file()
-                else encoder.path.name,
+                "name": build.get("name", encoder.path.name),
                 "id": self.encoder_id_,
                 "origin": ORIGIN,
                 "licence": LICENSE,

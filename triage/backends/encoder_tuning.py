@@ -12,12 +12,20 @@ linear heads on the tuned embeddings.
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from calmdesk.encoder.torch_ops import (
+    additive_mask,
+    length_batches,
+    mean_pool,
+    pad_hidden,
+    pad_ids,
+)
 from calmdesk.errors import InputError
 from triage.backends.base import MULTI_LABEL_HEADS, SINGLE_LABEL_HEADS
 
@@ -50,7 +58,7 @@ def tune_top_layers(
     rng = random.Random(seed)
     bottoms = _cached_bottoms(encoder, texts, first)
     heads = _training_heads(targets, model.config.hidden_size)
-    top = nn.ModuleList([_copy(model.encoder.layer[i]) for i in range(first, total)])
+    top = nn.ModuleList([copy.deepcopy(model.encoder.layer[i]) for i in range(first, total)])
     top_params = [p for layer in top for p in layer.parameters()]
     for p in top_params:
         p.requires_grad_(True)
@@ -73,9 +81,11 @@ def tune_top_layers(
         top.train()
         heads.train()
         running = 0.0
-        batches = _length_batches(list(range(n)), lengths, batch_size, rng)
+        order = list(range(n))
+        rng.shuffle(order)
+        batches = length_batches(order, lengths, batch_size, rng, chunk=20)
         for batch in batches:
-            hidden, mask = _pad([bottoms[i] for i in batch])
+            hidden, mask = pad_hidden([bottoms[i] for i in batch])
             pooled = heads.dropout(_pool(top, hidden, mask))
             loss = heads.loss(pooled, batch, weights)
             optimizer.zero_grad()
@@ -94,49 +104,13 @@ def tune_top_layers(
     }
 
 
-def _copy(layer):
-    import copy
-
-    return copy.deepcopy(layer)
-
-
-def _extended_mask(mask):
-    import torch
-
-    return (1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
-
-
 def _pool(layers, hidden, mask):
     """Tuned layers, then masked mean pooling (as `TextEncoder` pools)."""
-    extended = _extended_mask(mask)
+    extended = additive_mask(mask, hidden.dtype)
     for layer in layers:
         out = layer(hidden, attention_mask=extended)
         hidden = out[0] if isinstance(out, tuple) else out
-    w = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * w).sum(1) / w.sum(1).clamp(min=1.0)
-
-
-def _pad(rows: list):
-    import torch
-
-    width = max(r.shape[0] for r in rows)
-    hidden = torch.zeros((len(rows), width, rows[0].shape[1]), dtype=torch.float32)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        hidden[i, : r.shape[0]] = r.float()
-        mask[i, : r.shape[0]] = 1
-    return hidden, mask
-
-
-def _length_batches(order: list[int], lengths: list[int], size: int, rng: random.Random):
-    """Shuffled batches of similar lengths (less padding): sort within chunks of 20 batches."""
-    rng.shuffle(order)
-    batches = []
-    for start in range(0, len(order), size * 20):
-        chunk = sorted(order[start : start + size * 20], key=lambda i: lengths[i])
-        batches += [chunk[s : s + size] for s in range(0, len(chunk), size)]
-    rng.shuffle(batches)
-    return batches
+    return mean_pool(hidden, mask)
 
 
 def _cached_bottoms(encoder, texts: Sequence[str], first: int) -> list:
@@ -184,14 +158,12 @@ def _bottoms(encoder, ids: list[list[int]], first: int) -> list:
     with torch.inference_mode():
         for start in range(0, len(order), 16):
             batch = order[start : start + 16]
-            width = max(len(ids[i]) for i in batch)
-            input_ids = torch.full((len(batch), width), encoder.pad_id, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, i in enumerate(batch):
-                input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
-                mask[row, : len(ids[i])] = 1
-            states = model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
-            hidden = states.hidden_states[first]
+            input_ids, mask = pad_ids([ids[i] for i in batch], encoder.pad_id)
+            hidden = model.embeddings(input_ids=input_ids)  # only the layers below `first`
+            extended = additive_mask(mask, hidden.dtype)
+            for layer in model.encoder.layer[:first]:
+                step = layer(hidden, attention_mask=extended)
+                hidden = step[0] if isinstance(step, tuple) else step
             for row, i in enumerate(batch):
                 out[i] = hidden[row, : len(ids[i])].clone()
     return out

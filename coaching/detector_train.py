@@ -2,7 +2,7 @@
 
     python -m coaching.detector_train [--encoder DIR] [--out DIR] [--epochs 4] [--layers 2]
         [--trainable 1] [--head-hidden 0] [--max-length 48] [--no-prefix] [--min-words 0]
-        [--threads 1]
+        [--threads 1] [--extra written_after_v4:3 ...] [--localise-with DIR]
     python -m coaching.detector_train --rethreshold models/coaching-detector --min-words 3 \
         --keep-thresholds
 
@@ -10,6 +10,13 @@ Turns are cut into sentences (coaching.sentences); a sentence carries the catego
 labelled spans it overlaps. Thresholds are set per language on the held-out split for
 precision >= 0.95, and their support is written into detector.json. `--rethreshold DIR` keeps a
 trained detector's weights and only sets its thresholds again (e.g. with another --min-words).
+
+`--extra SPLIT[:REPEAT]` adds a labelled split without spans (a written-after split: whole turns,
+positive or look-alike) to training, REPEAT times. A look-alike turn's sentences are all
+negatives; a positive turn of one sentence carries the turn's categories; in a positive turn of
+several sentences, each category goes to the sentence an earlier detector (`--localise-with`,
+the shipped one by default) rates highest for it, and the turn's other sentences are left out
+(they may or may not be fine).
 """
 
 from __future__ import annotations
@@ -42,6 +49,39 @@ def sentence_rows(rows: list[dict]) -> tuple[list[str], list[list[str]], list[st
     return texts, labels, langs
 
 
+def extra_sentence_rows(rows: list[dict], localise) -> tuple[list[str], list[list[str]], list[str]]:
+    """Sentences of turns labelled as a whole; `localise(sentences, lang)` gives per sentence
+    a {category: probability} map, consulted only for multi-sentence positive turns."""
+    texts, labels, langs = [], [], []
+    for row in rows:
+        sentences = [row["text"][s:e] for s, e in split_sentences(row["text"], row["lang"])]
+        cats = sorted(set(row.get("labels", [])))
+        if not cats or len(sentences) == 1:
+            per_sentence = [cats if len(sentences) == 1 else [] for _ in sentences]
+        else:
+            scores = localise(sentences, row["lang"])
+            per_sentence = [[] for _ in sentences]
+            for cat in cats:
+                best = max(range(len(sentences)), key=lambda i: scores[i].get(cat, 0.0))
+                per_sentence[best].append(cat)
+        for sentence, found in zip(sentences, per_sentence, strict=True):
+            if cats and len(sentences) > 1 and not found:
+                continue  # another sentence of a positive turn: unknown, left out
+            texts.append(sentence)
+            labels.append(sorted(found))
+            langs.append(row["lang"])
+    return texts, labels, langs
+
+
+def parse_extra(spec: str) -> tuple[str, int]:
+    name, _, repeat = spec.partition(":")
+    if not name or (repeat and not repeat.isdigit()) or (repeat and int(repeat) < 1):
+        raise SystemExit(f"error: --extra {spec!r}: expected SPLIT or SPLIT:REPEAT (REPEAT >= 1)")
+    if not (DATA_DIR / f"{name}.jsonl").is_file():
+        raise SystemExit(f"error: --extra {spec!r}: no split {name}.jsonl in {DATA_DIR}")
+    return name, int(repeat or 1)
+
+
 def main(argv: list[str] | None = None) -> None:
     from coaching.detector import PREFIX, ConductDetector
     from coaching.detector_runtime import default_detector_dir
@@ -68,7 +108,16 @@ def main(argv: list[str] | None = None) -> None:
         "--keep-thresholds", action="store_true", help="with --rethreshold: only re-measure them"
     )
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--extra", action="append", default=[], metavar="SPLIT[:REPEAT]",
+        help="a turn-labelled split (written_after_v4…) added to training, REPEAT times",
+    )  # fmt: skip
+    parser.add_argument(
+        "--localise-with", default=None,
+        help="the detector that places a multi-sentence turn's categories (default: shipped)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    extras = [parse_extra(spec) for spec in args.extra]
     heldout = sentence_rows(load_rows("heldout"))
     if args.rethreshold:
         det = ConductDetector.load(args.rethreshold, args.encoder, threads=args.threads)
@@ -79,6 +128,21 @@ def main(argv: list[str] | None = None) -> None:
         print(f"thresholds written to {det.save_config(args.rethreshold) / 'detector.json'}")
         return
     train = sentence_rows(load_rows("train"))
+    if extras:
+        teacher = ConductDetector.load(
+            args.localise_with or default_detector_dir(), args.encoder, threads=args.threads
+        )
+
+        def localise(sentences: list[str], lang: str) -> list[dict[str, float]]:
+            proba = teacher.predict_proba(sentences)
+            return [dict(zip(teacher.classes_, map(float, row), strict=True)) for row in proba]
+
+        for name, repeat in extras:
+            texts, labels, langs = extra_sentence_rows(load_rows(name), localise)
+            print(f"--extra {name}: {len(texts)} sentences x {repeat}")
+            for part, more in zip(train, (texts, labels, langs), strict=True):
+                part.extend(more * repeat)
+        del teacher
     start = time.perf_counter()
     det = ConductDetector(
         args.encoder,

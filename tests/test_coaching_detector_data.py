@@ -75,3 +75,42 @@ def test_real_reply_halves_are_fixed_and_disjoint():
     assert halves == [bench.real_half(t) for t in texts]  # the same every run
     assert set(halves) == {"dev", "test"}
     assert 150 < halves.count("dev") < 250
+
+
+def test_extra_split_sentences_follow_the_turn_labels():
+    from coaching.detector_train import extra_sentence_rows
+
+    rows = [
+        {"text": "We can't do that.", "lang": "en", "labels": ["negative_language"]},
+        {"text": "I checked the order. It's your fault, honestly. Anything else today?",
+         "lang": "en", "labels": ["blame_shifting"]},
+        {"text": "The camera can't focus in the dark. Try the night mode.", "lang": "en",
+         "labels": []},
+    ]  # fmt: skip
+    asked = []
+
+    def localise(sentences, lang):
+        asked.append((tuple(sentences), lang))
+        return [{"blame_shifting": 0.9 if "fault" in s else 0.1} for s in sentences]
+
+    texts, labels, langs = extra_sentence_rows(rows, localise)
+    assert texts == [
+        "We can't do that.",
+        "It's your fault, honestly.",
+        "The camera can't focus in the dark.",
+        "Try the night mode.",
+    ]
+    # the positive turn's other sentences are left out; the look-alike's are negatives
+    assert labels == [["negative_language"], ["blame_shifting"], [], []]
+    assert langs == ["en"] * 4
+    assert len(asked) == 1 and asked[0][1] == "en"  # only the multi-sentence positive asks
+
+
+def test_extra_split_spec_is_checked():
+    from coaching.detector_train import parse_extra
+
+    assert parse_extra("written_after_v4:3") == ("written_after_v4", 3)
+    assert parse_extra("written_after_v5") == ("written_after_v5", 1)
+    for bad in ("written_after_v4:0", "written_after_v4:x", "no_such_split", ":2"):
+        with pytest.raises(SystemExit, match="--extra"):
+            parse_extra(bad)

@@ -89,3 +89,47 @@ def test_static_backend_without_a_table_says_how_to_make_one():
 
     with pytest.raises(InputError, match="distill-static"):
         StaticBackend().fit(["a", "b"], ["en", "en"], {"cause": ["billing", "other"]})
+
+
+def test_style_cues_reach_only_the_heads_named(
+    static_dir, small_complaints_path, tmp_path, monkeypatch
+):
+    from triage.backends.static import StaticBackend
+    from triage.data import load_records
+    from triage.features import style_feature_names
+    from triage.training import train_model
+
+    records = load_records(small_complaints_path)
+    params = {"static_model": str(static_dir), "style_weight": 1.0, "style_heads": ["emotions"]}
+    model = train_model(records, backend="static", backend_params=params)
+    heads = model.backend.heads_
+    n_style = len(style_feature_names())
+    assert heads.weights_["cause.coef"].shape[1] == 16  # the table's width: no style columns
+    assert heads.weights_["department.coef"].shape[1] == 16
+    emotion_keys = [k for k in heads.weights_ if k.startswith("emotions/") and k.endswith("coef")]
+    assert emotion_keys and all(heads.weights_[k].shape[1] == 16 + n_style for k in emotion_keys)
+    # other style cues for the same text move the emotion scores, never cause or department
+    import triage.features
+
+    texts = ["my card was charged twice", "MY CARD WAS CHARGED TWICE!!! NOW NOW NOW!!!"]
+    p = model.backend.predict_proba(texts, ["en", "en"])
+    real = triage.features.style_features
+    for fake in (np.zeros, np.ones):
+        cues = fake((len(texts), n_style), np.float32)
+        monkeypatch.setattr(triage.features, "style_features", lambda t, lg, cues=cues: cues)
+        q = model.backend.predict_proba(texts, ["en", "en"])
+        np.testing.assert_allclose(q["cause"], p["cause"], atol=1e-9)
+        np.testing.assert_allclose(q["department"], p["department"], atol=1e-9)
+        assert np.abs(q["emotions"] - p["emotions"]).max() > 1e-6
+    monkeypatch.setattr(triage.features, "style_features", real)
+    # saved and loaded, the narrow and wide heads still read their own columns
+    model.save(tmp_path / "m")
+    from triage.model import TriageModel
+
+    again = TriageModel.load(tmp_path / "m").backend.predict_proba(texts, ["en", "en"])
+    for head, values in p.items():
+        np.testing.assert_allclose(again[head], values, atol=1e-6)
+    with pytest.raises(InputError, match="style_heads"):
+        StaticBackend(static_model=str(static_dir), style_weight=1.0, style_heads=["mood"]).fit(
+            texts, ["en", "en"], {"cause": ["billing", "other"]}
+        )

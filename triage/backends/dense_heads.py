@@ -55,12 +55,22 @@ class DenseLinearHeads:
         return LogisticRegression(C=C, class_weight=class_weight, max_iter=self.max_iter)
 
     def fit(
-        self, X: np.ndarray, targets: dict[str, Sequence], sample_weight: np.ndarray
+        self,
+        X: np.ndarray,
+        targets: dict[str, Sequence],
+        sample_weight: np.ndarray,
+        columns: dict[str, int] | None = None,
     ) -> DenseLinearHeads:
+        """`columns[head]`: that head learns from X's first N columns only (the rest are a
+        feature block it should not see); a head's weights keep their width, so prediction
+        reads the same columns back."""
         n = X.shape[0]
+        full = X
+        columns = columns or {}
         for head in SINGLE_LABEL_HEADS:
             if head not in targets:
                 continue
+            X = full[:, : columns.get(head, full.shape[1])]
             rows = np.array([v is not None for v in targets[head]])
             labels = np.array([str(v) for v, keep in zip(targets[head], rows, strict=True) if keep])
             classes = sorted(set(labels.tolist()))
@@ -79,6 +89,7 @@ class DenseLinearHeads:
         for head in MULTI_LABEL_HEADS:
             if head not in targets:
                 continue
+            X = full[:, : columns.get(head, full.shape[1])]
             rows = np.array([v is not None for v in targets[head]])
             if not rows.any():
                 raise InputError(f"head {head!r}: every training target is None")
@@ -105,7 +116,10 @@ class DenseLinearHeads:
         return self
 
     def _scores(self, key: str, X: np.ndarray) -> np.ndarray:
-        return X @ self.weights_[f"{key}.coef"].T.astype(np.float64) + self.weights_[
+        coef = self.weights_[f"{key}.coef"]
+        if coef.shape[1] > X.shape[1]:
+            raise InputError(f"head {key!r} expects {coef.shape[1]} features, got {X.shape[1]}")
+        return X[:, : coef.shape[1]] @ coef.T.astype(np.float64) + self.weights_[
             f"{key}.intercept"
         ].astype(np.float64)
 
@@ -233,12 +247,25 @@ class DenseFeatureBackend(ParamsMixin):
         return backend, state
 
     def _features(self, texts: Sequence[str], langs: Sequence[str], cache: bool = False):
+        """The text vectors, then the style cues (if `style_weight`) as the last columns."""
         X = self._embed(texts, cache)
-        if self.style_weight:
+        self.n_text_features_ = X.shape[1]
+        if self.style_weight and self._style_heads():
             from triage.features import style_features
 
             X = np.hstack([X, style_features(texts, langs) * np.float32(self.style_weight)])
         return X
+
+    def _style_heads(self) -> tuple[str, ...]:
+        heads = self.style_heads
+        heads = (heads,) if isinstance(heads, str) else tuple(heads)
+        unknown = set(heads) - set(SINGLE_LABEL_HEADS + MULTI_LABEL_HEADS)
+        if unknown:
+            raise InputError(
+                f"style_heads: unknown head(s) {sorted(unknown)}; "
+                f"expected some of {list(SINGLE_LABEL_HEADS + MULTI_LABEL_HEADS)}"
+            )
+        return heads
 
     def _heads(self) -> DenseLinearHeads:
         return DenseLinearHeads(
@@ -251,7 +278,11 @@ class DenseFeatureBackend(ParamsMixin):
         )
 
     def _fit_heads(self, X: np.ndarray, targets: dict[str, Sequence], sample_weight) -> None:
-        self.heads_ = self._heads().fit(X, targets, sample_weight)
+        # the style cues are the last columns: heads outside `style_heads` stop before them
+        narrow = getattr(self, "n_text_features_", X.shape[1])
+        columns = {h: narrow for h in SINGLE_LABEL_HEADS + MULTI_LABEL_HEADS
+                   if h not in self._style_heads()}  # fmt: skip
+        self.heads_ = self._heads().fit(X, targets, sample_weight, columns)
         self.classes_ = self.heads_.classes_
 
     def predict_proba(self, texts: Sequence[str], langs: Sequence[str]) -> dict[str, np.ndarray]:

@@ -40,6 +40,9 @@ class EmbeddingBackend(DenseFeatureBackend):
     `tune_layers` > 0 fine-tunes that many top layers of the encoder first (`tune_epochs`,
     AdamW at `tune_learning_rate` for the layers and `tune_head_learning_rate` for temporary
     heads, batches of `tune_batch_size`, seeded by `seed`); 0 keeps the encoder frozen.
+    `style_weight` > 0 appends the style cues (triage/style_cues.yaml: shouting, !!! runs,
+    repeated words, threats to go public) for the heads in `style_heads` only: on
+    leave-one-source-out they help the emotion head and cost cause and department.
     """
 
     name = "embedding"
@@ -53,6 +56,7 @@ class EmbeddingBackend(DenseFeatureBackend):
         batch_size: int = 8,
         runtime: str = "auto",
         style_weight: float = 0.0,
+        style_heads: tuple[str, ...] = ("cause", "department", "emotions"),
         C: float = 4.0,
         emotion_C: float = 2.0,
         class_weight: str | None = "balanced",
@@ -73,6 +77,7 @@ class EmbeddingBackend(DenseFeatureBackend):
         self.batch_size = batch_size
         self.runtime = runtime
         self.style_weight = style_weight
+        self.style_heads = style_heads
         self.C = C
         self.emotion_C = emotion_C
         self.class_weight = class_weight

@@ -36,6 +36,7 @@ class StaticBackend(DenseFeatureBackend):
         self,
         static_model: str | None = None,
         style_weight: float = 0.0,
+        style_heads: tuple[str, ...] = ("cause", "department", "emotions"),
         C: float = 8.0,
         emotion_C: float = 4.0,
         class_weight: str | None = "balanced",
@@ -45,6 +46,7 @@ class StaticBackend(DenseFeatureBackend):
     ) -> None:
         self.static_model = static_model
         self.style_weight = style_weight
+        self.style_heads = style_heads
         self.C = C
         self.emotion_C = emotion_C
         self.class_weight = class_weight

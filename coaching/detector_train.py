@@ -8,7 +8,8 @@
 
 Turns are cut into sentences (coaching.sentences); a sentence carries the categories of the
 labelled spans it overlaps. Thresholds are set per language on the held-out split for
-precision >= 0.95, and their support is written into detector.json. `--rethreshold DIR` keeps a
+precision >= 0.95, through the detector as saved and loaded again (fp16 weights, int8 layers:
+what inference runs), and their support is written into detector.json. `--rethreshold DIR` keeps a
 trained detector's weights and only sets its thresholds again (e.g. with another --min-words).
 
 `--extra SPLIT[:REPEAT]` adds a labelled split without spans (a written-after split: whole turns,
@@ -31,8 +32,8 @@ from coaching.sentences import split_sentences
 DATA_DIR = Path(__file__).with_name("detector_data")
 
 
-def load_rows(split: str, data_dir: Path = DATA_DIR) -> list[dict]:
-    path = data_dir / f"{split}.jsonl"
+def load_rows(split: str, data_dir: Path | None = None) -> list[dict]:
+    path = (data_dir or DATA_DIR) / f"{split}.jsonl"
     with path.open(encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
 
@@ -159,9 +160,15 @@ def main(argv: list[str] | None = None) -> None:
     ).fit(*train)
     print(f"trained on {len(train[0])} sentences in {time.perf_counter() - start:.0f} s; "
           f"loss per epoch {[round(x, 4) for x in det.loss_curve_]}")  # fmt: skip
+    # the thresholds are set on the detector as it is served: saved (fp16) and loaded again;
+    # the fp32 network fresh from training scores the held-out sentences a little differently,
+    # and on a flat precision curve that moves a language's threshold by up to 0.08
+    det.set_thresholds(*heldout)  # save() needs thresholds; replaced below
+    saved = det.save(args.out)
+    det = ConductDetector.load(saved, args.encoder, threads=args.threads)
     det.set_thresholds(*heldout)
     _print_thresholds(det)
-    print(f"saved to {det.save(args.out)}")
+    print(f"saved to {det.save_config(saved)}")
 
 
 def _print_thresholds(det) -> None:

@@ -385,3 +385,43 @@ def test_api_detector_field(no_encoder):
     assert "needs the learned model" in missing.value.detail
     with pytest.raises(ValidationError, match="detector"):
         CoachRequest(**body, detector="smart")
+
+
+def test_the_training_command_sets_thresholds_on_the_detector_as_served(
+    encoder_dir, tmp_path, monkeypatch
+):
+    import coaching.detector_train as train_cli
+
+    data = tmp_path / "data"
+    data.mkdir()
+
+    def row(text, lang, split):
+        spans = [[0, len(text), "rude_language"]] if "xx" in text else []
+        return {"text": text, "lang": lang, "spans": spans, "split": split}
+
+    for split, copies in (("train", 3), ("heldout", 1)):
+        rows = [row(t, "en", split) for t in (RUDE + FINE) * copies]
+        rows += [row(t, "zh", split) for t in (ZH_RUDE + ZH_FINE) * copies]
+        (data / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    extra = [{"text": "xx you again. Thanks a lot.", "lang": "en", "labels": ["rude_language"]},
+             {"text": "the refund is done", "lang": "en", "labels": []}]  # fmt: skip
+    (data / "written_extra.jsonl").write_text("".join(json.dumps(r) + "\n" for r in extra))
+    monkeypatch.setattr(train_cli, "DATA_DIR", data)
+    out = tmp_path / "det"
+    args = ["--encoder", str(encoder_dir), "--out", str(out), "--layers", "2", "--epochs", "3",
+            "--threads", "1", "--extra", "written_extra:2", "--localise-with", ""]  # fmt: skip
+    teacher = tmp_path / "teacher"
+    det = ConductDetector(encoder_dir, n_layers=2, n_trainable=1, epochs=1, threads=1)
+    det.fit(RUDE + FINE, [["rude_language"]] * len(RUDE) + [[]] * len(FINE))
+    det.set_thresholds(RUDE + FINE, [["rude_language"]] * len(RUDE) + [[]] * len(FINE),
+                       ["en"] * 12).save(teacher)  # fmt: skip
+    args[-1] = str(teacher)
+    train_cli.main(args)
+    config = json.loads((out / "detector.json").read_text())
+    # + the extra split twice: the look-alike's sentence and the rude sentence of the positive
+    # turn (its "Thanks a lot." is left out)
+    assert config["n_train_sentences"] == 36 + 18 + 2 * 2
+    served = ConductDetector.load(out, encoder_path=encoder_dir)
+    heldout = train_cli.sentence_rows(train_cli.load_rows("heldout", data))
+    again = {k: v for k, v in served.set_thresholds(*heldout).thresholds_.items()}
+    assert config["thresholds"] == again  # what the command wrote is what the served one picks

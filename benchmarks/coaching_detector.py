@@ -51,6 +51,8 @@ WRITTEN_AFTER = (
     "written_after_v4",
     "written_after_v5",
     "written_after_v6",
+    "written_after_v7",
+    "written_after_v8",
 )
 
 

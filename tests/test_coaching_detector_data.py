@@ -39,7 +39,7 @@ def test_heldout_cores_never_reach_training():
 
 @pytest.mark.parametrize(
     "name",
-    ["written_after", *(f"written_after_v{i}" for i in range(2, 7))],
+    ["written_after", *(f"written_after_v{i}" for i in range(2, 9))],
 )
 def test_written_after_splits_are_well_formed(name):
     rows = _rows(name)
@@ -55,7 +55,7 @@ def test_written_after_splits_are_well_formed(name):
     assert positives == set(CATEGORIES)
 
 
-@pytest.mark.parametrize("name", [f"written_after_v{i}" for i in range(2, 7)])
+@pytest.mark.parametrize("name", [f"written_after_v{i}" for i in range(2, 9)])
 def test_written_after_splits_share_no_text_with_training(name):
     train = {r["text"] for r in _rows("train")}
     cores = set()

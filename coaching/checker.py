@@ -166,14 +166,20 @@ class Checker:
 
     def _merge(self, found, hits, text, lang, turn, speaker) -> list[Finding]:
         """Rule findings and model hits of one turn as one list (coaching.detector_runtime);
-        the config's disable, severity and allow entries apply to model findings too."""
+        the config's disable, severity and allow entries and the turn's inline
+        `calmdesk: ignore` apply to model findings too."""
         from coaching.detector_runtime import merge_turn
 
+        silenced = silenced_rules(text) if "calmdesk" in text.lower() else None
         out = []
         for f in merge_turn(found, hits, text, lang, turn, speaker, self.mode):
             if f.source == "model":
                 as_rule = SimpleNamespace(id=f.rule_id, category=f.category, severity=f.severity)
-                if self._config.is_disabled(as_rule) or self._allowed(f, text, lang):
+                if (
+                    self._config.is_disabled(as_rule)
+                    or is_silenced(as_rule, silenced)
+                    or self._allowed(f, text, lang)
+                ):
                     continue
                 f.severity = self._config.severity_for(as_rule)
             out.append(f)

@@ -347,6 +347,10 @@ def test_checker_with_the_model_reports_sources(trained, encoder_dir):
                     **opts)  # fmt: skip
     assert "rude_language" not in {f.category for f in quiet.check(call).findings}
     assert both.check_text("oh xx", lang="en")[0].source == "model"
+    # and so does a turn's inline silence marker, by rule id glob or category
+    for marker in ("calmdesk: ignore en.*", "calmdesk: ignore rude_language"):
+        assert both.check_text(f"oh xx. {marker}", lang="en") == []
+    assert both.check_text("oh xx. calmdesk: ignore contrastive_but", lang="en")
 
 
 def test_cli_detector_flag(tmp_path, capsys, monkeypatch, no_encoder):

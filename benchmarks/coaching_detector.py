@@ -53,6 +53,10 @@ WRITTEN_AFTER = (
     "written_after_v6",
     "written_after_v7",
     "written_after_v8",
+    "written_after_v9",
+    "written_after_v10",
+    "written_after_v11",
+    "written_after_v12",
 )
 
 

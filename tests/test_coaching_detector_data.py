@@ -39,7 +39,7 @@ def test_heldout_cores_never_reach_training():
 
 @pytest.mark.parametrize(
     "name",
-    ["written_after", *(f"written_after_v{i}" for i in range(2, 9))],
+    ["written_after", *(f"written_after_v{i}" for i in range(2, 13))],
 )
 def test_written_after_splits_are_well_formed(name):
     rows = _rows(name)
@@ -55,7 +55,7 @@ def test_written_after_splits_are_well_formed(name):
     assert positives == set(CATEGORIES)
 
 
-@pytest.mark.parametrize("name", [f"written_after_v{i}" for i in range(2, 9)])
+@pytest.mark.parametrize("name", [f"written_after_v{i}" for i in range(2, 13)])
 def test_written_after_splits_share_no_text_with_training(name):
     train = {r["text"] for r in _rows("train")}
     cores = set()
@@ -64,6 +64,19 @@ def test_written_after_splits_share_no_text_with_training(name):
         cores |= {c for kind in ("positive", "lookalike") for v in data[kind].values() for c in v}
     for r in _rows(name):
         assert r["text"] not in train and r["text"] not in cores, r["text"]
+
+
+def test_the_scoring_splits_share_no_text_with_the_written_splits_trained_on():
+    """v7-v12 score a detector trained on v1-v5: none of their turns may be in those, or in
+    each other."""
+    trained_on = {r["text"] for r in _rows("written_after")}
+    trained_on |= {r["text"] for i in range(2, 6) for r in _rows(f"written_after_v{i}")}
+    seen: set[str] = set()
+    for name in [f"written_after_v{i}" for i in range(7, 13)]:
+        texts = {r["text"] for r in _rows(name)}
+        assert not texts & trained_on, name
+        assert not texts & seen, name
+        seen |= texts
 
 
 def test_real_reply_halves_are_fixed_and_disjoint():

@@ -174,6 +174,29 @@ def test_linear_runner_caches_folds_and_threshold_modes_agree_on_argmax(complain
         run_loso(complaints, backend="linear", params={"nope": 1}, related={})
 
 
+def test_a_fold_cache_is_per_feature_identity(complaints, tmp_path):
+    """The same parameters on other features (an encoder served as int8 ONNX instead of torch
+    float32) must not reuse the other's folds."""
+    from triage.backends.linear import LinearBackend
+
+    identity = {"value": "encoder-a"}
+
+    class Backend(LinearBackend):
+        def feature_identity(self):
+            return identity["value"]
+
+    def run():
+        return run_loso(complaints, backend=lambda: Backend(C=1.0, max_iter=200),
+                        cache_key="linear-with-identity", sources=["zh_odd"], cache_dir=tmp_path,
+                        related={})  # fmt: skip
+
+    assert not any(f["cached"] for f in run().folds)
+    assert all(f["cached"] for f in run().folds)
+    identity["value"] = "encoder-a-onnx-int8"
+    assert not any(f["cached"] for f in run().folds)
+    assert len(list(tmp_path.iterdir())) == 2
+
+
 def test_benchmark_prints_tables_and_writes_json(
     small_complaints_path, trained_triage_model, tmp_path
 ):

@@ -343,6 +343,11 @@ def run_loso(
     fold_setup = {k: setup[k] for k in ("backend", "params", "cache_key", "thresholds",
                                         "cv_folds", "random_state")}  # fmt: skip
     fold_setup["version"] = _CACHE_VERSION
+    if cacheable:
+        # what the features come from beyond the parameters, e.g. the encoder and whether it
+        # runs as torch float32 or int8 ONNX: a fold computed on one is no answer for the other
+        identity = getattr(new_backend(), "feature_identity", None)
+        fold_setup["features"] = identity() if callable(identity) else None
     by_index: dict[int, dict] = {}
     fold_info = []
     for n, fold in enumerate(folds, 1):

@@ -160,6 +160,11 @@ class EmbeddingBackend(DenseFeatureBackend):
         self.text_encoder_ = None
         self._export_onnx_if_possible()
 
+    def feature_identity(self) -> str:
+        """The encoder and runtime the embeddings come from (leave-one-source-out caches its
+        folds under it: int8 ONNX and torch float32 embeddings give different heads)."""
+        return self._text_encoder().encoder_id
+
     @property
     def cache_training_features(self) -> bool:
         return self.cache_embeddings

@@ -79,6 +79,15 @@ def test_the_scoring_splits_share_no_text_with_the_written_splits_trained_on():
         seen |= texts
 
 
+def test_the_polite_lookalike_split_is_well_formed_and_apart_from_the_scoring_splits():
+    rows = _rows("written_lookalike_p1")
+    assert {r["lang"] for r in rows} == set(compose.LANGS) and len(rows) == 288
+    assert all(r["kind"] == "lookalike" and r["labels"] == [] for r in rows)
+    assert all(r["category"] in CATEGORIES and r["text"].strip() for r in rows)
+    scoring = {r["text"] for i in range(7, 13) for r in _rows(f"written_after_v{i}")}
+    assert not {r["text"] for r in rows} & scoring
+
+
 def test_real_reply_halves_are_fixed_and_disjoint():
     spec = importlib.util.spec_from_file_location("coaching_detector_bench", BENCH)
     bench = importlib.util.module_from_spec(spec)

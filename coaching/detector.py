@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from calmdesk.encoder.torch_cache import torch_cached
-from calmdesk.encoder.torch_ops import length_batches, pad_hidden, pad_ids
+from calmdesk.encoder.torch_ops import length_batches, pad_hidden, pad_ids, per_text_states
 from calmdesk.errors import InputError
 from coaching.rulebook import CATEGORIES
 
@@ -456,18 +456,7 @@ class ConductDetector:
         return out
 
     def _bottoms(self, ids: list[list[int]]) -> list:
-        import torch
-
-        out: list = [None] * len(ids)
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        with torch.inference_mode():
-            for start in range(0, len(order), 64):
-                batch = order[start : start + 64]
-                input_ids, mask = pad_ids([ids[i] for i in batch], self.pad_id_)
-                hidden = self.network_.bottom(input_ids, mask)
-                for row, i in enumerate(batch):
-                    out[i] = hidden[row, : len(ids[i])].clone()
-        return out
+        return per_text_states(ids, self.pad_id_, self.network_.bottom, 64)
 
     def _check_xy(self, texts, labels) -> tuple[list[str], np.ndarray]:
         texts = list(texts)

@@ -27,7 +27,7 @@ def conduct_network_class() -> type:
     import torch
     from torch import nn
 
-    from calmdesk.encoder.torch_ops import additive_mask, mean_pool
+    from calmdesk.encoder.torch_ops import mean_pool, run_layers
 
     class ConductNetwork(nn.Module):
         """Embeddings + `n_layers` transformer layers (the top `n_trainable` fine-tuned) + head."""
@@ -65,10 +65,7 @@ def conduct_network_class() -> type:
         def bottom(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
             """Hidden states after the frozen layers (cached during training)."""
             hidden = self.embeddings(input_ids=input_ids)
-            mask = additive_mask(attention_mask, hidden.dtype)
-            for layer in self.layers[: self.n_frozen]:
-                hidden = layer(hidden, attention_mask=mask)
-            return hidden
+            return run_layers(self.layers[: self.n_frozen], hidden, attention_mask)
 
         def top(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
             """Logits from the frozen layers' output: fine-tuned layers, mean pooling, head."""
@@ -76,9 +73,7 @@ def conduct_network_class() -> type:
 
         def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
             """Fine-tuned layers (if any) and masked mean pooling."""
-            mask = additive_mask(attention_mask, hidden.dtype)
-            for layer in self.layers[self.n_frozen :]:
-                hidden = layer(hidden, attention_mask=mask)
+            hidden = run_layers(self.layers[self.n_frozen :], hidden, attention_mask)
             return mean_pool(hidden, attention_mask)
 
         def classify(self, pooled: torch.Tensor) -> torch.Tensor:

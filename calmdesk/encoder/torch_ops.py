@@ -59,6 +59,32 @@ def additive_mask(attention_mask, dtype):
     return (1.0 - mask) * torch.finfo(dtype).min
 
 
+def run_layers(layers, hidden, attention_mask):
+    """`hidden` through BertLayers in turn, padding masked out (a layer may return a tuple)."""
+    extended = additive_mask(attention_mask, hidden.dtype)
+    for layer in layers:
+        out = layer(hidden, attention_mask=extended)
+        hidden = out[0] if isinstance(out, tuple) else out
+    return hidden
+
+
+def per_text_states(ids: Sequence[Sequence[int]], pad_id: int, run, batch_size: int) -> list:
+    """One (tokens, hidden) tensor per text from `run(input_ids, mask)`, batched by length so
+    little is padded, and with the padding cut off again."""
+    import torch
+
+    out: list = [None] * len(ids)
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            input_ids, mask = pad_ids([ids[i] for i in batch], pad_id)
+            hidden = run(input_ids, mask)
+            for row, i in enumerate(batch):
+                out[i] = hidden[row, : len(ids[i])].clone()
+    return out
+
+
 def mean_pool(hidden, attention_mask):
     """Mean of the hidden states over real tokens (e5's sentence embedding, before L2 norm)."""
     weights = attention_mask.unsqueeze(-1).to(hidden.dtype)

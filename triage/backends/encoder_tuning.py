@@ -20,11 +20,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from calmdesk.encoder.torch_ops import (
-    additive_mask,
     length_batches,
     mean_pool,
     pad_hidden,
-    pad_ids,
+    per_text_states,
+    run_layers,
 )
 from calmdesk.errors import InputError
 from triage.backends.base import MULTI_LABEL_HEADS, SINGLE_LABEL_HEADS
@@ -106,11 +106,7 @@ def tune_top_layers(
 
 def _pool(layers, hidden, mask):
     """Tuned layers, then masked mean pooling (as `TextEncoder` pools)."""
-    extended = additive_mask(mask, hidden.dtype)
-    for layer in layers:
-        out = layer(hidden, attention_mask=extended)
-        hidden = out[0] if isinstance(out, tuple) else out
-    return mean_pool(hidden, mask)
+    return mean_pool(run_layers(layers, hidden, mask), mask)
 
 
 def _cached_bottoms(encoder, texts: Sequence[str], first: int) -> list:
@@ -150,23 +146,13 @@ def _cached_bottoms(encoder, texts: Sequence[str], first: int) -> list:
 
 
 def _bottoms(encoder, ids: list[list[int]], first: int) -> list:
-    import torch
-
+    """Only the layers below `first` run, not the whole encoder."""
     model = encoder.model
-    out: list = [None] * len(ids)
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    with torch.inference_mode():
-        for start in range(0, len(order), 16):
-            batch = order[start : start + 16]
-            input_ids, mask = pad_ids([ids[i] for i in batch], encoder.pad_id)
-            hidden = model.embeddings(input_ids=input_ids)  # only the layers below `first`
-            extended = additive_mask(mask, hidden.dtype)
-            for layer in model.encoder.layer[:first]:
-                step = layer(hidden, attention_mask=extended)
-                hidden = step[0] if isinstance(step, tuple) else step
-            for row, i in enumerate(batch):
-                out[i] = hidden[row, : len(ids[i])].clone()
-    return out
+
+    def run(input_ids, mask):
+        return run_layers(model.encoder.layer[:first], model.embeddings(input_ids=input_ids), mask)
+
+    return per_text_states(ids, encoder.pad_id, run, 16)
 
 
 def _training_heads(targets: dict[str, Sequence], hidden: int):

@@ -18,16 +18,9 @@ class TransformerRuntimeMixin:
     """`predict_proba` and its parts for `TransformerBackend`."""
 
     def _pad(self, input_ids: list[list[int]]):
-        import torch
+        from calmdesk.encoder.torch_ops import pad_ids
 
-        width = max(len(ids) for ids in input_ids)
-        pad_id = self.tokenizer_.pad_token_id or 0
-        ids = torch.full((len(input_ids), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(input_ids), width), dtype=torch.long)
-        for i, row in enumerate(input_ids):
-            ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-            mask[i, : len(row)] = 1
-        return ids, mask
+        return pad_ids(input_ids, self.tokenizer_.pad_token_id or 0)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):

@@ -170,7 +170,7 @@ class Checker:
         `calmdesk: ignore` apply to model findings too."""
         from coaching.detector_runtime import merge_turn
 
-        silenced = silenced_rules(text) if "calmdesk" in text.lower() else None
+        silenced = _turn_silence(text)
         out = []
         for f in merge_turn(found, hits, text, lang, turn, speaker, self.mode):
             if f.source == "model":
@@ -208,7 +208,7 @@ class Checker:
     ) -> list[Finding]:
         if not matches:
             return []
-        silenced = silenced_rules(text) if "calmdesk" in text.lower() else None
+        silenced = _turn_silence(text)
         allowed = self._allowed_spans(text, lang)
         out = []
         for m in matches:
@@ -263,6 +263,11 @@ def count_by_category(findings: Iterable[Finding]) -> dict[str, int]:
     counts = dict.fromkeys(CATEGORIES, 0)
     counts.update(Counter(f.category for f in findings))
     return counts
+
+
+def _turn_silence(text: str) -> set[str] | None:
+    """The rules a turn's inline `calmdesk: ignore` silences (None without a marker)."""
+    return silenced_rules(text) if "calmdesk" in text.lower() else None
 
 
 def _known_lang(lang: str | None) -> str | None:

@@ -163,7 +163,6 @@ def main(argv: list[str] | None = None) -> None:
     # the thresholds are set on the detector as it is served: saved (fp16) and loaded again;
     # the fp32 network fresh from training scores the held-out sentences a little differently,
     # and on a flat precision curve that moves a language's threshold by up to 0.08
-    det.set_thresholds(*heldout)  # save() needs thresholds; replaced below
     saved = det.save(args.out)
     det = ConductDetector.load(saved, args.encoder, threads=args.threads)
     det.set_thresholds(*heldout)

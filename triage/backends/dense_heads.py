@@ -249,12 +249,14 @@ class DenseFeatureBackend(ParamsMixin):
     def _features(self, texts: Sequence[str], langs: Sequence[str], cache: bool = False):
         """The text vectors, then the style cues (if `style_weight`) as the last columns."""
         X = self._embed(texts, cache)
-        self.n_text_features_ = X.shape[1]
-        if self.style_weight and self._style_heads():
+        if self._with_style():
             from triage.features import style_features
 
             X = np.hstack([X, style_features(texts, langs) * np.float32(self.style_weight)])
         return X
+
+    def _with_style(self) -> bool:
+        return bool(self.style_weight) and bool(self._style_heads())
 
     def _style_heads(self) -> tuple[str, ...]:
         heads = self.style_heads
@@ -279,7 +281,9 @@ class DenseFeatureBackend(ParamsMixin):
 
     def _fit_heads(self, X: np.ndarray, targets: dict[str, Sequence], sample_weight) -> None:
         # the style cues are the last columns: heads outside `style_heads` stop before them
-        narrow = getattr(self, "n_text_features_", X.shape[1])
+        from triage.features import style_feature_names
+
+        narrow = X.shape[1] - (len(style_feature_names()) if self._with_style() else 0)
         columns = {h: narrow for h in SINGLE_LABEL_HEADS + MULTI_LABEL_HEADS
                    if h not in self._style_heads()}  # fmt: skip
         self.heads_ = self._heads().fit(X, targets, sample_weight, columns)

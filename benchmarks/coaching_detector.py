@@ -57,6 +57,10 @@ WRITTEN_AFTER = (
     "written_after_v10",
     "written_after_v11",
     "written_after_v12",
+    "written_after_v13",
+    "written_after_v14",
+    "written_after_v15",
+    "written_after_v16",
 )
 
 

@@ -10,7 +10,8 @@ was trained), `written_after_v2` and `written_after_v3` (written after the secon
 `written_after_v4` (written later, with domain.md's policy that "I can't" is negative language
 even when an alternative follows; rule false alarms were fixed after reading it) and
 `written_after_v5` (written after those fixes, same brief; then read for more rule fixes) and
-`written_after_v6` (written after the second fixes, same brief), `heldout`
+`written_after_v6` (written after the second fixes, same brief), v7-v16 (same brief, more writers;
+v13-v16 after the fourth rule mends, docs/coaching.md), `heldout`
 (composed from fragments kept out of training; thresholds were set on it),
 the rules' dev set (tests/fixtures/coaching/devset_*.jsonl) as `devset` (all its splits) and
 `devset_fresh` (its fresh* splits only), and `real`: the bank's own replies in

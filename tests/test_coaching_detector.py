@@ -240,6 +240,14 @@ def test_thresholds_are_set_per_language(trained):
         ("The camera can't focus in low light.", "en", True),
         ("No problem, happy to help!", "en", True),
         ("I can't refund that.", "en", False),
+        ("Siento que no puedas ver el recibo en la app.", "es", True),
+        ("La cerradura no puede abrirse con la app si se queda sin batería.", "es", True),
+        ("El vinilo mate no se puede pegar sobre pared recién pintada.", "es", True),
+        ("No se lo podemos cambiar, la cerradura es nueva.", "es", False),
+        ("这款摄像头晚上没办法对焦到玻璃外面。", "zh", True),
+        ("很抱歉师傅今天无法准时到。", "zh", True),
+        ("门锁开不了是因为线接反了。", "zh", True),
+        ("门锁的费用我们没办法退。", "zh", False),
     ],
 )
 def test_descriptive_vs_refusal(sentence, lang, expected):

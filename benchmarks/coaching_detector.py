@@ -62,6 +62,10 @@ WRITTEN_AFTER = (
     "written_after_v14",
     "written_after_v15",
     "written_after_v16",
+    "written_after_v17",
+    "written_after_v18",
+    "written_after_v19",
+    "written_after_v20",
 )
 
 

@@ -39,7 +39,7 @@ def test_heldout_cores_never_reach_training():
 
 @pytest.mark.parametrize(
     "name",
-    ["written_after", *(f"written_after_v{i}" for i in range(2, 17))],
+    ["written_after", *(f"written_after_v{i}" for i in range(2, 21))],
 )
 def test_written_after_splits_are_well_formed(name):
     rows = _rows(name)
@@ -55,7 +55,7 @@ def test_written_after_splits_are_well_formed(name):
     assert positives == set(CATEGORIES)
 
 
-@pytest.mark.parametrize("name", [f"written_after_v{i}" for i in range(2, 17)])
+@pytest.mark.parametrize("name", [f"written_after_v{i}" for i in range(2, 21)])
 def test_written_after_splits_share_no_text_with_training(name):
     train = {r["text"] for r in _rows("train")}
     cores = set()
@@ -146,6 +146,20 @@ def test_the_fresh_splits_share_no_text_with_any_earlier_split():
     earlier |= {r["text"] for r in _rows("written_lookalike_p1")}
     seen: set[str] = set()
     for name in [f"written_after_v{i}" for i in range(13, 17)]:
+        texts = {r["text"] for r in _rows(name)}
+        assert not texts & earlier, name
+        assert not texts & seen, name
+        seen |= texts
+
+
+def test_the_last_fresh_splits_share_no_text_with_any_earlier_split():
+    """v17-v20 score the rules as mended after reading v13-v16: none of their turns may be in
+    an earlier split, or in each other."""
+    earlier = {r["text"] for r in _rows("written_after")}
+    earlier |= {r["text"] for i in range(2, 17) for r in _rows(f"written_after_v{i}")}
+    earlier |= {r["text"] for r in _rows("written_lookalike_p1")}
+    seen: set[str] = set()
+    for name in [f"written_after_v{i}" for i in range(17, 21)]:
         texts = {r["text"] for r in _rows(name)}
         assert not texts & earlier, name
         assert not texts & seen, name

@@ -45,28 +45,7 @@ DEVSETS = ROOT / "tests" / "fixtures" / "coaching"
 REAL = ROOT.parent / "shared" / "datasets" / "tickets" / "es_banamex_tweets" / "tweets.csv"
 BANK_ACCOUNTS = {"Citibanamex", "ContactoCitibmx"}
 MODES = ("rules", "model", "both")
-WRITTEN_AFTER = (
-    "written_after",
-    "written_after_v2",
-    "written_after_v3",
-    "written_after_v4",
-    "written_after_v5",
-    "written_after_v6",
-    "written_after_v7",
-    "written_after_v8",
-    "written_after_v9",
-    "written_after_v10",
-    "written_after_v11",
-    "written_after_v12",
-    "written_after_v13",
-    "written_after_v14",
-    "written_after_v15",
-    "written_after_v16",
-    "written_after_v17",
-    "written_after_v18",
-    "written_after_v19",
-    "written_after_v20",
-)
+WRITTEN_AFTER = ("written_after", *(f"written_after_v{i}" for i in range(2, 21)))
 
 
 def load_set(name: str) -> list[dict]:

@@ -156,19 +156,17 @@ DESCRIPTIONS = {
 
 
 def _heads(X, S, targets, weight, tr, held, extra=None):
-    """The shipped heads: cause and department on X (+ extra), emotions on X + style cues."""
+    """The shipped heads: cause and department on X (+ extra), emotions also on the style cues
+    (the last columns, as DenseFeatureBackend fits them with `style_heads=[emotions]`)."""
     from triage.backends.dense_heads import DenseLinearHeads
 
-    def cols(idx, style):
-        parts = [X[idx]] + ([S[idx]] if style else []) + ([extra[idx]] if extra is not None else [])
-        return np.hstack(parts)
-
-    single = {h: [targets[h][i] for i in tr] for h in ("cause", "department")}
-    h1 = DenseLinearHeads(C=4, emotion_C=2, max_iter=3000).fit(cols(tr, False), single, weight[tr])
-    emo = {"emotions": [targets["emotions"][i] for i in tr]}
-    h2 = DenseLinearHeads(C=4, emotion_C=2, max_iter=3000).fit(cols(tr, True), emo, weight[tr])
-    out = {**h1.predict_proba(cols(held, False)), **h2.predict_proba(cols(held, True))}
-    return out, {**h1.classes_, **h2.classes_}
+    text = X if extra is None else np.hstack([X, extra])
+    features = np.hstack([text, S])
+    narrow = {head: text.shape[1] for head in ("cause", "department")}
+    heads = DenseLinearHeads(C=4, emotion_C=2, max_iter=3000).fit(
+        features[tr], {h: [targets[h][i] for i in tr] for h in HEADS}, weight[tr], narrow
+    )
+    return heads.predict_proba(features[held]), heads.classes_
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,13 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     n = len(complaints)
 
     def describe_columns():
+        unit = X / np.linalg.norm(X, axis=1, keepdims=True)
         sims = []
         for head in HEADS:
             for label in sorted(DESCRIPTIONS[head]):
                 v = encoder.embed(DESCRIPTIONS[head][label]).mean(axis=0)
-                sims.append(
-                    (X / np.linalg.norm(X, axis=1, keepdims=True)) @ (v / np.linalg.norm(v))
-                )
+                sims.append(unit @ (v / np.linalg.norm(v)))
         Z = np.column_stack(sims)
         return args.weight * (Z - Z.mean(axis=0)) / Z.std(axis=0)
 

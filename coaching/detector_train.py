@@ -57,8 +57,8 @@ def extra_sentence_rows(rows: list[dict], localise) -> tuple[list[str], list[lis
     for row in rows:
         sentences = [row["text"][s:e] for s, e in split_sentences(row["text"], row["lang"])]
         cats = sorted(set(row.get("labels", [])))
-        if not cats or len(sentences) == 1:
-            per_sentence = [cats if len(sentences) == 1 else [] for _ in sentences]
+        if not cats or len(sentences) == 1:  # all negatives, or the one sentence is the turn
+            per_sentence = [cats for _ in sentences]
         else:
             scores = localise(sentences, row["lang"])
             per_sentence = [[] for _ in sentences]

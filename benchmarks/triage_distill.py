@@ -22,10 +22,8 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
-import random
 import sys
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -81,23 +79,11 @@ class DistilledStatic:
 
 
 def pool_records(per_set: int, seed: int = 0) -> list[dict]:
-    """Up to `per_set` texts per mapped set and language, labels dropped, source kept."""
-    from triage.build_data import available_mappings
-    from triage.loso import loso_data
+    """Up to `per_set` texts per mapped set and language, labels dropped, source kept (every
+    set: LOSO leaves out the held-out source's own sets fold by fold)."""
+    from triage.pool import unlabelled_pool
 
-    names = sorted(n for n in available_mappings() if n != "default_set")
-    _, extra, _ = loso_data("default", sources=names, labelled=[])
-    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for record in extra:
-        groups[(record["source"], record["lang"])].append(record)
-    rng = random.Random(seed)
-    out = []
-    for key in sorted(groups):
-        rows = groups[key]
-        rng.shuffle(rows)
-        out += [{**r, "cause": None, "department": None, "emotions": None, "weight": 1.0}
-                for r in rows[:per_set]]  # fmt: skip
-    return out
+    return unlabelled_pool(per_set, seed, unrelated_only=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,10 +129,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from calmdesk.errors import CalmdeskError
+    from calmdesk.errors import run_script
 
-    try:
-        sys.exit(main())
-    except CalmdeskError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)

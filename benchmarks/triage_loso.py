@@ -164,10 +164,6 @@ def attach(model_dir: Path, result: dict, argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    from calmdesk.errors import CalmdeskError
+    from calmdesk.errors import run_script
 
-    try:
-        sys.exit(main())
-    except CalmdeskError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)

@@ -15,3 +15,15 @@ class UnsupportedLanguageError(InputError):
     def __init__(self, message: str, detected: str | None = None):
         super().__init__(message)
         self.detected = detected
+
+
+def run_script(main) -> None:
+    """Run a script's `main()` and exit with its code; a CalmdeskError becomes one line on
+    stderr and exit code 2, as in the CLI, never a traceback."""
+    import sys
+
+    try:
+        sys.exit(main())
+    except CalmdeskError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

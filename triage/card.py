@@ -103,6 +103,7 @@ def _encoder_lines(backend_info: Mapping | None) -> list[str]:
         ("dims", "static dimensions"),
         ("vocab_size", "static vocabulary"),
         ("recipe", "distillation"),
+        ("table_tuning", "table tuning"),
         ("tuned_layers", "fine-tuned top layers (shipped in backend/encoder_top.safetensors)"),
         ("tuned_from", "tuned from encoder"),
         ("rebuild", "rebuilt by"),

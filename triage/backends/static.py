@@ -110,6 +110,7 @@ class StaticBackend(DenseFeatureBackend):
                 "dims": config.get("dims"),
                 "vocab_size": config.get("vocab_size"),
                 "recipe": config.get("recipe"),
+                "table_tuning": _tuning_line(config.get("tuned")),
             }
         }
 
@@ -132,3 +133,25 @@ class StaticBackend(DenseFeatureBackend):
         """Read what `save` wrote (numpy, safetensors and tokenizers only)."""
         backend, _ = cls._read_state(directory, static_model=str(Path(directory) / STATIC_DIR))
         return backend
+
+
+def _tuning_line(tuned: Any) -> str | None:
+    """What `calmdesk encoder tune-static` taught the table on, with each public set's licence
+    (from its mapping in triage/mappings/) where the texts name their set."""
+    if not isinstance(tuned, dict):
+        return None
+    line = (
+        f"`calmdesk encoder tune-static` on {tuned.get('texts')} unlabelled texts "
+        f"(ridge {tuned.get('lam')}; fit {tuned.get('fit_before')} -> {tuned.get('fit_after')})"
+    )
+    sources = (tuned.get("provenance") or {}).get("sources") or {}
+    if sources:
+        from triage.build_data import MAPPINGS_DIR, available_mappings, load_mapping
+
+        mappings = available_mappings(MAPPINGS_DIR)
+        parts = []
+        for name, count in sources.items():
+            licence = load_mapping(mappings[name]).licence if name in mappings else "unknown"
+            parts.append(f"{name} ({count}; {licence})")
+        line += ": " + "; ".join(parts)
+    return line

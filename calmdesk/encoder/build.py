@@ -78,7 +78,8 @@ def bundled_tokenizer() -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -284,8 +285,8 @@ def build_encoder(
     inputs = {
         "converter_version": CONVERTER_VERSION,
         "weights": weights.name,
-        "weights_sha256": _sha256(weights),
-        "tokenizer_sha256": _sha256(Path(tokenizer)) if tokenizer else None,
+        "weights_sha256": sha256_file(weights),
+        "tokenizer_sha256": sha256_file(Path(tokenizer)) if tokenizer else None,
         "keep_pieces_sha256": None if keep is None else hashlib.sha256(keep.tobytes()).hexdigest(),
     }
     manifest = out_dir / BUILD_FILE
@@ -358,7 +359,7 @@ def write_model_dir(
         _dump_json(config, tmp / "config.json")
         _dump_json(tokenizer, tmp / "tokenizer.json")
         _dump_json(tokenizer_cfg, tmp / "tokenizer_config.json")
-        build_info = {**build_info, "weights_file_sha256": _sha256(tmp / WEIGHTS_FILE)}
+        build_info = {**build_info, "weights_file_sha256": sha256_file(tmp / WEIGHTS_FILE)}
         _dump_json(build_info, tmp / BUILD_FILE)
         for path in tmp.iterdir():
             path.chmod(0o644)
@@ -383,4 +384,4 @@ def encoder_id(model_dir: Path | str) -> str:
         info = json.loads(build.read_text(encoding="utf-8"))
         if info.get("weights_file_sha256"):
             return f"{info.get('name', 'encoder')}-{info['weights_file_sha256'][:16]}"
-    return f"{model_dir.name}-{_sha256(model_dir / WEIGHTS_FILE)[:16]}"
+    return f"{model_dir.name}-{sha256_file(model_dir / WEIGHTS_FILE)[:16]}"

@@ -181,35 +181,18 @@ def tune_command(
     ),
 ) -> None:
     """Adapt a static table to unlabelled texts."""
+    from collections import Counter
+
     from calmdesk.encoder.prune import read_corpus
     from calmdesk.encoder.static import tune_static
 
-    report = tune_static(
-        static, out, read_corpus(corpus), lam=lam, provenance=_corpus_provenance(corpus)
-    )
-    typer.echo(f"tuned table: {out}\n" + json.dumps(report, indent=1))
-
-
-def _corpus_provenance(paths: list[Path]) -> dict:
-    """The corpus files' names and, where JSONL rows carry a "source", the texts per source."""
-    from collections import Counter
-
     sources: Counter = Counter()
-    for path in paths:
-        if path.suffix != ".jsonl":
-            continue
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                try:
-                    source = json.loads(line).get("source")
-                except (json.JSONDecodeError, AttributeError):
-                    continue  # read_corpus has already refused a malformed file
-                if isinstance(source, str):
-                    sources[source[:100]] += 1
-    provenance: dict = {"corpus": [path.name for path in paths]}
+    texts = read_corpus(corpus, sources)
+    provenance: dict = {"corpus": [path.name for path in corpus]}
     if sources:
         provenance["sources"] = dict(sorted(sources.items()))
-    return provenance
+    report = tune_static(static, out, texts, lam=lam, provenance=provenance)
+    typer.echo(f"tuned table: {out}\n" + json.dumps(report, indent=1))
 
 
 def register(app: typer.Typer) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -38,8 +39,9 @@ def _in_scripts(char: str) -> bool:
     return any(lo <= code <= hi for lo, hi in _SCRIPT_RANGES)
 
 
-def read_corpus(paths: Sequence[Path]) -> list[str]:
-    """Texts from JSONL (field "text"), CSV (column "text") or plain-text files (one a line)."""
+def read_corpus(paths: Sequence[Path], sources: Counter | None = None) -> list[str]:
+    """Texts from JSONL (field "text"), CSV (column "text") or plain-text files (one a line).
+    `sources`, when given, counts the JSONL rows' "source" fields (provenance, same pass)."""
     texts: list[str] = []
     for path in paths:
         path = Path(path)
@@ -51,11 +53,14 @@ def read_corpus(paths: Sequence[Path]) -> list[str]:
                     if not line.strip():
                         continue
                     try:
-                        text = json.loads(line).get("text")
+                        row = json.loads(line)
+                        text = row.get("text")
                     except (json.JSONDecodeError, AttributeError) as exc:
                         raise InputError(f"{path}:{number}: not a JSON object") from exc
                     if isinstance(text, str):
                         texts.append(text[:MAX_TEXT_CHARS])
+                        if sources is not None and isinstance(row.get("source"), str):
+                            sources[row["source"][:100]] += 1
             elif path.suffix == ".csv":
                 reader = csv.DictReader(handle)
                 if "text" not in (reader.fieldnames or []):

@@ -12,7 +12,7 @@ model2vec StaticModel directory, read here with numpy and tokenizers only.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,16 +81,14 @@ def distill_static(
             rows[start : start + len(part)] = encoder._pooled(inputs, np.ones_like(inputs))
         recipe = "mean-pooled <s> piece </s> through the encoder, PCA, SIF weights"
     else:
-        rows, source = _use_rows([vocab[i][0] for i in ids], threads or 1)
+        rows, source = _use_texts(_piece_texts(vocab[i][0] for i in ids), threads or 1)
         recipe = "each piece's text through USE multilingual v3, PCA, SIF weights"
     dims = min(dims, rows.shape[1], len(ids))
     mean = rows.mean(axis=0)
     _, _, vt = np.linalg.svd(rows - mean, full_matrices=False)  # PCA, as model2vec does
     reduced = np.zeros((len(vocab), dims), dtype=np.float32)
     reduced[ids] = (rows - mean) @ vt[:dims].T
-    probability = np.exp(np.array([score for _, score in vocab], dtype=np.float64))
-    weight = sif_coefficient / (sif_coefficient + probability)  # rare pieces count more
-    reduced *= weight[:, None].astype(np.float32)
+    reduced *= _sif_weights(vocab, sif_coefficient)[:, None].astype(np.float32)
     reduced[sorted(specials)] = 0.0
     rows_kept = np.array(sorted(wanted | specials), dtype=np.int64)
     from safetensors.numpy import save_file
@@ -213,16 +211,21 @@ def _use_targets(embedder: StaticEmbedder, texts: Sequence[str], threads: int) -
     projection of those pieces' USE vectors), so nothing of the distillation need be stored."""
     vocab = json.loads((embedder.directory / TOKENIZER_FILE).read_text(encoding="utf-8"))
     vocab = vocab["model"]["vocab"]
-    sif = float(embedder.config.get("sif_coefficient", 1e-4))
-    weight = sif / (sif + np.exp(np.array([score for _, score in vocab], dtype=np.float64)))
+    weight = _sif_weights(vocab, float(embedder.config.get("sif_coefficient", 1e-4)))
     ids = [i for i, (piece, _) in enumerate(vocab) if piece not in _SPECIALS]
     sample = np.random.default_rng(0).permutation(ids)[: max(2048, 4 * embedder.dim)]
-    pieces, _ = _use_rows([vocab[i][0] for i in sample], threads)
+    # the sample's pieces and the texts in one USE run: the network is loaded once
+    vectors, _ = _use_texts([*_piece_texts(vocab[i][0] for i in sample), *texts], threads)
+    design = np.hstack([vectors.astype(np.float64), np.ones((len(vectors), 1))])
     rows = embedder.table[sample].astype(np.float64) / weight[sample, None]
-    design = np.hstack([pieces.astype(np.float64), np.ones((len(sample), 1))])
-    projection, *_ = np.linalg.lstsq(design, rows, rcond=None)
-    vectors, _ = _use_texts(texts, threads)
-    return np.hstack([vectors.astype(np.float64), np.ones((len(texts), 1))]) @ projection
+    projection, *_ = np.linalg.lstsq(design[: len(sample)], rows, rcond=None)
+    return design[len(sample) :] @ projection
+
+
+def _sif_weights(vocab: Sequence, sif_coefficient: float) -> np.ndarray:
+    """Each piece's SIF weight from its unigram log-probability: rare pieces count more."""
+    probability = np.exp(np.array([score for _, score in vocab], dtype=np.float64))
+    return sif_coefficient / (sif_coefficient + probability)
 
 
 def pieces_of_static(static_dir: Path | str, encoder_dir: Path | str) -> list[int]:
@@ -245,10 +248,9 @@ def pieces_of_static(static_dir: Path | str, encoder_dir: Path | str) -> list[in
     return sorted(index[piece] for piece, _ in kept)
 
 
-def _use_rows(pieces: Sequence[str], threads: int) -> tuple[np.ndarray, str]:
-    """USE v3 vectors of the pieces' texts (the word-start mark dropped), and the teacher's id."""
-    texts = [piece.replace("\u2581", " ").strip() or piece for piece in pieces]
-    return _use_texts(texts, threads)
+def _piece_texts(pieces: Iterable[str]) -> list[str]:
+    """What USE reads for a piece: its text, the word-start mark dropped."""
+    return [piece.replace("\u2581", " ").strip() or piece for piece in pieces]
 
 
 def _use_texts(texts: Sequence[str], threads: int) -> tuple[np.ndarray, str]:

@@ -42,7 +42,7 @@ def tuned_encoder_dir(
     replaced, built under `root` (default: the encoders cache) unless it is there already."""
     from safetensors.numpy import load_file, save_file
 
-    from calmdesk.encoder.build import BUILD_FILE, WEIGHTS_FILE, _sha256, encoder_id
+    from calmdesk.encoder.build import BUILD_FILE, WEIGHTS_FILE, encoder_id, sha256_file
     from calmdesk.settings import cache_dir
 
     base = Path(base)
@@ -82,7 +82,7 @@ def tuned_encoder_dir(
             "tuned_sha256": digest,
             "license": base_info.get("license"),
             "origin": base_info.get("origin"),
-            "weights_file_sha256": _sha256(tmp / WEIGHTS_FILE),
+            "weights_file_sha256": sha256_file(tmp / WEIGHTS_FILE),
         }
         (tmp / BUILD_FILE).write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
         try:

@@ -10,6 +10,7 @@ The table (pruned vocabulary, reduced dimension, float16) is saved inside the mo
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,15 +74,12 @@ class StaticBackend(DenseFeatureBackend):
     def feature_identity(self) -> str:
         """The table's content hash (leave-one-source-out caches its folds under it: a table
         distilled again into the same directory must not be answered by the old one's folds)."""
-        import hashlib
+        from calmdesk.encoder.build import sha256_file
+        from calmdesk.encoder.static import TABLE_FILE, TOKENIZER_FILE
 
         directory = self._embedder().directory
-        digest = hashlib.sha256()
-        for name in ("model.safetensors", "tokenizer.json"):
-            with open(directory / name, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-        return f"static-{digest.hexdigest()[:16]}"
+        digests = "".join(sha256_file(directory / name) for name in (TABLE_FILE, TOKENIZER_FILE))
+        return f"static-{hashlib.sha256(digests.encode()).hexdigest()[:16]}"
 
     def card_info(self) -> dict[str, Any]:
         """What the model card says about the static table and where its rows came from."""
@@ -90,23 +88,23 @@ class StaticBackend(DenseFeatureBackend):
 
         config = self._embedder().config
         teacher = str(config.get("distilled_from") or "")
-        info = {
-            "name": "static embeddings distilled from multilingual-e5-small",
-            "id": teacher,
-            "origin": ORIGIN,
-            "licence": LICENSE,
-        }
         if teacher.startswith("use-"):
             info = {
                 "name": "static embeddings: multilingual-e5-small's tokenizer, rows from USE "
                 "multilingual v3",
-                "id": teacher,
                 "origin": f"rows: {USE_ORIGIN}; tokenizer: {ORIGIN}",
                 "licence": f"rows: {USE_LICENSE}; tokenizer: {LICENSE}",
+            }
+        else:
+            info = {
+                "name": "static embeddings distilled from multilingual-e5-small",
+                "origin": ORIGIN,
+                "licence": LICENSE,
             }
         return {
             "encoder": {
                 **info,
+                "id": teacher,
                 "dims": config.get("dims"),
                 "vocab_size": config.get("vocab_size"),
                 "recipe": config.get("recipe"),

@@ -33,6 +33,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -141,6 +142,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def shown_command(argv: list[str]) -> str:
+    """The arguments that decide the figures, shell-quoted: --attach and the fold cache's
+    options only say where things go, and a card must not carry a local path."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--attach", "--cache-dir"):
+            skip = True
+        elif not arg.startswith(("--attach=", "--cache-dir=")) and arg != "--no-cache":
+            kept.append(arg)
+    return shlex.join(kept)
+
+
 def attach(model_dir: Path, result: dict, argv: list[str]) -> None:
     """Put the LOSO figures in a model's model.json (key `loso`) and regenerate its card."""
     from calmdesk.errors import InputError
@@ -150,7 +165,7 @@ def attach(model_dir: Path, result: dict, argv: list[str]) -> None:
     if not path.is_file():
         raise InputError(f"{model_dir}: not a model folder (no model.json)")
     info = json.loads(path.read_text(encoding="utf-8"))
-    shown = " ".join(a for a in argv if not a.startswith("--attach") and a != str(model_dir))
+    shown = shown_command(argv)
     folds = len(result["folds"])
     info["loso"] = {
         "setup": result["setup"],

@@ -263,9 +263,37 @@ def test_style_features_fire_on_shouting():
     names = style_feature_names()
     loud, calm = style_features(["THIS IS UNACCEPTABLE!!!", "this is unacceptable."], ["en", "en"])
     loud, calm = dict(zip(names, loud, strict=True)), dict(zip(names, calm, strict=True))
-    assert loud["caps_words_2plus"] == 1.0 and calm["caps_words_2plus"] == 0.0
+    assert loud["caps_run_2plus"] == 1.0 and calm["caps_run_2plus"] == 0.0
     assert loud["caps_word_share"] == 1.0
     assert loud["punct_runs"] > 0 and calm["punct_runs"] == 0
+
+
+def test_style_features_ignore_redactions_acronyms_and_reduplication():
+    """Placeholders, scattered acronyms and doubled Han characters are not shouting or spam.
+
+    CFPB-style "XXXX" runs and calmdesk's own [EMAIL]/[PHONE] once counted as capitalised
+    words, held letters and repeats, so a redacted ticket looked noisy.
+    """
+    names = style_feature_names()
+    rows = style_features(
+        [
+            "On XX/XX/XXXX I wrote to XXXX XXXX at [EMAIL] and [PHONE] about my account.",
+            "My address is XXXX, OH XXXX XXXX, OH XXXX, not XXXX, OH.",
+            "The FCRA says USAA must fix my report.",
+            "I am NOT PAYING this",
+            "我们等等看看吧，一般般",
+            "差差差",
+        ],
+        ["en", "en", "en", "en", "zh", "zh"],
+    )
+    feats = [dict(zip(names, row, strict=True)) for row in rows]
+    assert feats[0]["caps_word_share"] == 0.0 and feats[0]["caps_run_2plus"] == 0.0
+    assert feats[0]["held_letters"] == 0.0 and feats[0]["repeated_words"] == 0.0
+    # the words around a placeholder stay apart: no "OH OH" run or repeat
+    assert feats[1]["caps_run_2plus"] == 0.0 and feats[1]["repeated_words"] == 0.0
+    assert feats[2]["caps_word_share"] > 0 and feats[2]["caps_run_2plus"] == 0.0
+    assert feats[3]["caps_run_2plus"] == 1.0
+    assert feats[4]["repeated_words"] == 0.0 and feats[5]["repeated_words"] > 0
 
 
 def test_style_cues_per_language():

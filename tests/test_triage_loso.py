@@ -226,12 +226,17 @@ def test_benchmark_prints_tables_and_writes_json(
     # --attach puts the figures in a model's model.json and card, with the command
     model_dir = tmp_path / "model"
     shutil.copytree(trained_triage_model, model_dir)
-    assert module.main([*args, "--sources", "ru_odd", "--attach", str(model_dir)]) == 0
+    folds = str(tmp_path / "folds")
+    argv = [*args, "--sources", "ru_odd", "--cache-dir", folds, "--attach", str(model_dir)]
+    assert module.main(argv) == 0
     info = json.loads((model_dir / "model.json").read_text())
     assert info["loso"]["metrics"]["by_source"] == written["metrics"]["by_source"]
     card = (model_dir / "README.md").read_text()
     assert "## Leave-one-source-out" in card and "--preset char-lr --sources ru_odd`" in card
-    assert str(model_dir) not in card
+    assert str(model_dir) not in card and folds not in card
+    # what decides the figures stays, shell-quoted; where the folds are cached goes
+    shown = module.shown_command(["-p", "style_heads=[emotions]", "--cache-dir=/x", "--no-cache"])
+    assert shown == "-p 'style_heads=[emotions]'"
     with pytest.raises(InputError, match="not a model folder"):
         module.attach(tmp_path, written, [])
 
@@ -288,3 +293,19 @@ def test_evaluate_groups_by_source(trained_triage_model, small_complaints_path, 
     missing = runner.invoke(app, ["evaluate", "--model", model, "--data", str(plain),
                                   "--group-by", "source"])  # fmt: skip
     assert missing.exit_code != 0 and "no 'source' column" in str(missing.exception)
+
+
+def test_a_fold_cache_is_per_style_cue_version(complaints, tmp_path, monkeypatch):
+    """Folds computed on older style cues are not answers for the current ones."""
+    import triage.features
+
+    def run():
+        return run_loso(complaints, backend="linear", params={"C": 1.0, "max_iter": 200},
+                        sources=["zh_odd"], cache_dir=tmp_path, related={})  # fmt: skip
+
+    assert not any(f["cached"] for f in run().folds)
+    assert all(f["cached"] for f in run().folds)
+    triage.features.style_identity.cache_clear()
+    monkeypatch.setattr(triage.features, "STYLE_VERSION", triage.features.STYLE_VERSION + 1)
+    assert not any(f["cached"] for f in run().folds)
+    triage.features.style_identity.cache_clear()

@@ -167,6 +167,26 @@ def test_saved_folder_has_info_and_card(model, tmp_path):
     assert model.version in card and "## Training data" in card and "## Limits" in card
 
 
+def test_a_model_records_its_style_cues_and_load_says_when_they_changed(
+    model, tmp_path, monkeypatch, caplog
+):
+    import triage.features
+
+    assert model.info["style_cues"] == triage.features.style_identity()
+    model.save(tmp_path / "m")
+    assert f"style cues: {model.info['style_cues']}" in (tmp_path / "m" / "README.md").read_text()
+    with caplog.at_level("WARNING", logger="triage.model"):
+        TriageModel.load(tmp_path / "m")
+    assert not caplog.records
+    triage.features.style_identity.cache_clear()
+    monkeypatch.setattr(triage.features, "STYLE_VERSION", triage.features.STYLE_VERSION + 1)
+    with caplog.at_level("WARNING", logger="triage.model"):
+        again = TriageModel.load(tmp_path / "m")
+    triage.features.style_identity.cache_clear()
+    assert "trained on style cues" in caplog.text and "retrain it" in caplog.text
+    assert again.predict(["I was charged twice"], langs=["en"])[0]["cause"]["label"]
+
+
 def test_cross_validation_when_no_dev(keyword_backend):
     trained = train_model(records(), backend="keyword", tuning="cv", cv_folds=3)
     assert "3-fold cross-validation" in trained.info["metrics"]["source"]

@@ -221,6 +221,7 @@ def render_model_card(info: Mapping) -> str:
         "## Versions",
         "",
         *[f"- {k}: {v}" for k, v in (info.get("library_versions") or {}).items()],
+        *([f"- style cues: {info['style_cues']}"] if info.get("style_cues") else []),
         "",
     ]
     return "\n".join(lines)

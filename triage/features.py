@@ -7,6 +7,7 @@ on the text before lower-casing; the threat words come from `style_cues.yaml`, n
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 from collections.abc import Sequence
@@ -14,18 +15,24 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 import yaml
 
 from calmdesk.regex_safety import require_safe
 
 STYLE_CUES_FILE = Path(__file__).with_name("style_cues.yaml")
+# Bump when style_row measures something differently: LOSO fold caches and model records carry
+# it (with the cue lists' hash), so figures from older cues are never reused as current.
+STYLE_VERSION = 2
 
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _PUNCT_RUN = re.compile(r"[!?！？]{2,}")
 _HELD_LETTER = re.compile(r"([^\W\d_])\1{2,}", re.UNICODE)
-_HAN_REPEAT = re.compile(r"([\u4e00-\u9fff])\1")
+_HAN_REPEAT = re.compile(r"([\u4e00-\u9fff])\1{2,}")
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+# Redaction placeholders are not shouting: calmdesk's own ([EMAIL], [PHONE], [CARD], [IBAN],
+# [ID]) and the X runs of public complaint sets ("XXXX", "XX/XX/XXXX"). Left in, a redacted
+# ticket counts capitalised words, held letters and repeated words it never wrote.
+_PLACEHOLDER = re.compile(r"\[[A-Z]{2,12}\]|\b[Xx]{2,}\b")
 
 
 @lru_cache(maxsize=4)
@@ -59,11 +66,17 @@ def load_style_cues(path: str = str(STYLE_CUES_FILE)) -> tuple[list[str], dict[s
     return names, compiled
 
 
+@lru_cache(maxsize=1)
+def style_identity() -> str:
+    """What the style cues are: the measures' version and a hash of the shipped cue lists."""
+    return f"v{STYLE_VERSION}-{hashlib.sha256(STYLE_CUES_FILE.read_bytes()).hexdigest()[:12]}"
+
+
 def style_feature_names() -> list[str]:
     """Column names of `style_features`, in order."""
     base = [
         "caps_word_share",
-        "caps_words_2plus",
+        "caps_run_2plus",
         "punct_runs",
         "exclaims",
         "questions",
@@ -75,7 +88,11 @@ def style_feature_names() -> list[str]:
 
 
 def _repeated_words(text: str, words: list[str], lang: str) -> int:
-    """Immediate repeats ("NOW NOW", "差差差"): spamming the same demand."""
+    """Immediate repeats ("NOW NOW", "差差差"): spamming the same demand.
+
+    A Han character counts only three times in a row: doubled ones are ordinary Chinese
+    ("看看", "等等", "一般般"), not spam.
+    """
     if lang == "zh":
         return len(_HAN_REPEAT.findall(text))
     lowered = [w.lower() for w in words]
@@ -84,12 +101,20 @@ def _repeated_words(text: str, words: list[str], lang: str) -> int:
 
 def style_row(text: str, lang: str) -> list[float]:
     """Style cues of one un-lower-cased text, each squashed into roughly [0, 1]."""
+    # A one-letter lower-case stand-in keeps the words apart ("OH XXXX OH" is not "OH OH")
+    # and is never counted as a capital, a held letter or a repeat.
+    text = _PLACEHOLDER.sub(" x ", text)
     words = _WORD.findall(text)
-    caps = sum(1 for w in words if len(w) > 1 and w.isupper())
+    shouted = [len(w) > 1 and w.isupper() for w in words]
+    caps = sum(shouted)
+    run = longest = 0
+    for is_caps in shouted:
+        run = run + 1 if is_caps else 0
+        longest = max(longest, run)
     n_words = max(len(words), 1)
     row = [
         caps / n_words,
-        1.0 if caps >= 2 else 0.0,
+        1.0 if longest >= 2 else 0.0,
         min(len(_PUNCT_RUN.findall(text)), 4) / 4,
         min(text.count("!") + text.count("！"), 6) / 6,
         min(text.count("?") + text.count("？"), 6) / 6,
@@ -227,6 +252,8 @@ class CharNgramTfidf:
 
     def _weigh(self, n_texts: int, rows, buckets, counts):
         """Keep the learned buckets, then sublinear tf * idf, rows scaled to unit length."""
+        import scipy.sparse as sp  # here, not at import: the dense backends' load stays light
+
         n_cols = len(self.buckets_)
         if n_cols == 0 or len(buckets) == 0:
             return sp.csr_matrix((n_texts, n_cols), dtype=np.float32)
@@ -303,6 +330,8 @@ class WordTfidf:
 
     def transform(self, docs: Sequence[str]):
         """(n_docs, n_terms) float32 CSR: 1 + log(count), times idf, rows at unit length."""
+        import scipy.sparse as sp
+
         n_cols = len(self.terms_)
         low, high = self.ngram_range
         rows: list[int] = []

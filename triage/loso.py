@@ -47,6 +47,7 @@ import numpy as np
 from calmdesk.errors import InputError
 from triage.backends.base import MULTI_LABEL_HEADS, SINGLE_LABEL_HEADS
 from triage.evaluate import score
+from triage.features import style_identity
 from triage.metrics import proba_predictions
 
 RECIPES = ("complaints", "default")
@@ -343,6 +344,7 @@ def run_loso(
     fold_setup = {k: setup[k] for k in ("backend", "params", "cache_key", "thresholds",
                                         "cv_folds", "random_state")}  # fmt: skip
     fold_setup["version"] = _CACHE_VERSION
+    fold_setup["style"] = style_identity()  # every backend can read the style cues
     if cacheable:
         # what the features come from beyond the parameters, e.g. the encoder and whether it
         # runs as torch float32 or int8 ONNX: a fold computed on one is no answer for the other

@@ -7,6 +7,7 @@ A saved model is a directory: `backend/` (the backend's own files, safe formats 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from collections.abc import Sequence
@@ -196,4 +197,19 @@ class TriageModel:
             raise InputError(f"{directory}: the {BACKEND_DIR}/ folder with the weights is missing")
         backend = get_backend_class(info["backend"]).load(backend_dir)
         taxonomy = Taxonomy.from_dict(info["taxonomy"], source=str(info_path))
+        _check_style_cues(info.get("style_cues"), directory)
         return cls(backend, taxonomy, info["thresholds"], info)
+
+
+def _check_style_cues(recorded: str | None, directory: Path) -> None:
+    """A model still predicts when calmdesk's style cues changed since it was trained, but its
+    card's figures no longer describe it: say so once at load (models from before the record
+    carry none and are not judged)."""
+    from triage.features import style_identity
+
+    if recorded is not None and recorded != style_identity():
+        logging.getLogger(__name__).warning(
+            "%s was trained on style cues %s, this calmdesk computes %s: retrain it for the "
+            "figures in its card",
+            directory, recorded, style_identity(),
+        )  # fmt: skip

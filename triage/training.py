@@ -39,6 +39,7 @@ from triage.backends.base import (
     get_backend_class,
 )
 from triage.evaluate import score
+from triage.features import style_identity
 from triage.model import FORMAT_VERSION, TriageModel
 from triage.results import build_results
 from triage.taxonomy import Taxonomy
@@ -436,6 +437,7 @@ def _model_info(backend, params, taxonomy, thresholds, records, dev, data_info, 
         "labels_without_examples": {h: v for h, v in missing.items() if v},
         "thresholds": thresholds,
         "library_versions": _library_versions(),
+        "style_cues": style_identity(),
         "training_data": data_info if data_info is not None else _derived_data_info(records),
         "data": _data_summary(records, dev),
     }

@@ -171,8 +171,12 @@ def attach(model_dir: Path, result: dict, argv: list[str]) -> None:
         "setup": result["setup"],
         "metrics": result["metrics"],
         "note": f"Measured with `python benchmarks/triage_loso.py {shown}` ({folds} sources of "
-        "complaints train+dev, each scored by a model trained on all other sources; emotions at "
-        "a fixed 0.5 threshold).",
+        "complaints train+dev, each scored by a model trained on all other sources; "
+        + (
+            "emotion thresholds tuned inside each training fold, as `calmdesk train` tunes them)."
+            if result["setup"].get("thresholds") == "cv"
+            else "emotions at a fixed 0.5 threshold)."
+        ),
     }
     path.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (model_dir / "README.md").write_text(render_model_card(info), encoding="utf-8")

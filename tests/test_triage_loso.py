@@ -235,6 +235,10 @@ def test_benchmark_prints_tables_and_writes_json(
     assert "## Leave-one-source-out" in card and "--preset char-lr --sources ru_odd`" in card
     assert str(model_dir) not in card and folds not in card
     # what decides the figures stays, shell-quoted; where the folds are cached goes
+    assert "emotions at a fixed 0.5 threshold" in card
+    tuned = {**written, "setup": {**written["setup"], "thresholds": "cv"}}
+    module.attach(model_dir, tuned, args)
+    assert "tuned inside each training fold" in (model_dir / "README.md").read_text()
     shown = module.shown_command(["-p", "style_heads=[emotions]", "--cache-dir=/x", "--no-cache"])
     assert shown == "-p 'style_heads=[emotions]'"
     with pytest.raises(InputError, match="not a model folder"):

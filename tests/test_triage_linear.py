@@ -334,3 +334,14 @@ def test_public_emotion_rows_do_not_teach_that_noisy_is_absent():
         scoped.predict_proba(*shout)["emotions"][0, noisy]
         > unscoped.predict_proba(*shout)["emotions"][0, noisy]
     )
+
+
+def test_backends_say_whether_they_read_the_style_cues():
+    from triage.backends.static import StaticBackend
+
+    assert (
+        LinearBackend().reads_style_cues() and not LinearBackend(style_weight=0).reads_style_cues()
+    )
+    assert not StaticBackend().reads_style_cues()  # style_weight 0 by default
+    assert StaticBackend(style_weight=1).reads_style_cues()
+    assert not StaticBackend(style_weight=1, style_heads=[]).reads_style_cues()

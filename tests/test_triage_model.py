@@ -167,11 +167,21 @@ def test_saved_folder_has_info_and_card(model, tmp_path):
     assert model.version in card and "## Training data" in card and "## Limits" in card
 
 
+class StyledKeywordBackend(KeywordBackend):
+    """The keyword backend, as if its predictions read the style cues."""
+
+    def reads_style_cues(self):
+        return True
+
+
 def test_a_model_records_its_style_cues_and_load_says_when_they_changed(
     model, tmp_path, monkeypatch, caplog
 ):
     import triage.features
 
+    assert "style_cues" not in model.info  # the keyword backend never reads the cues
+    monkeypatch.setitem(base.BACKENDS, "keyword", f"{__name__}:StyledKeywordBackend")
+    model = train_model(records(), records(), backend="keyword", data_info=[{"name": "toy"}])
     assert model.info["style_cues"] == triage.features.style_identity()
     model.save(tmp_path / "m")
     assert f"style cues: {model.info['style_cues']}" in (tmp_path / "m" / "README.md").read_text()

@@ -107,14 +107,10 @@ def style_row(text: str, lang: str) -> list[float]:
     words = _WORD.findall(text)
     shouted = [len(w) > 1 and w.isupper() for w in words]
     caps = sum(shouted)
-    run = longest = 0
-    for is_caps in shouted:
-        run = run + 1 if is_caps else 0
-        longest = max(longest, run)
     n_words = max(len(words), 1)
     row = [
         caps / n_words,
-        1.0 if longest >= 2 else 0.0,
+        1.0 if any(a and b for a, b in itertools.pairwise(shouted)) else 0.0,
         min(len(_PUNCT_RUN.findall(text)), 4) / 4,
         min(text.count("!") + text.count("！"), 6) / 6,
         min(text.count("?") + text.count("？"), 6) / 6,

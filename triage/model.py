@@ -203,8 +203,8 @@ class TriageModel:
 
 def _check_style_cues(recorded: str | None, directory: Path) -> None:
     """A model still predicts when calmdesk's style cues changed since it was trained, but its
-    card's figures no longer describe it: say so once at load (models from before the record
-    carry none and are not judged)."""
+    card's figures no longer describe it: say so once at load. Only models whose backend reads
+    the cues carry the record; models from before it carry none and are not judged."""
     from triage.features import style_identity
 
     if recorded is not None and recorded != style_identity():

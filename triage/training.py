@@ -149,6 +149,8 @@ def train_model(
         backend, params, taxonomy, thresholds, records, dev, data_info, fitted.classes_
     )
     info["data"]["fit_with_dev"] = fit_with_dev
+    if getattr(fitted, "reads_style_cues", lambda: False)():
+        info["style_cues"] = style_identity()  # what TriageModel.load checks the cues against
     if hasattr(fitted, "card_info"):  # e.g. the per-language choice and its dev scores
         info["backend_info"] = fitted.card_info()
     model = TriageModel(fitted, taxonomy, thresholds, info)
@@ -437,7 +439,6 @@ def _model_info(backend, params, taxonomy, thresholds, records, dev, data_info, 
         "labels_without_examples": {h: v for h, v in missing.items() if v},
         "thresholds": thresholds,
         "library_versions": _library_versions(),
-        "style_cues": style_identity(),
         "training_data": data_info if data_info is not None else _derived_data_info(records),
         "data": _data_summary(records, dev),
     }

@@ -255,6 +255,11 @@ class DenseFeatureBackend(ParamsMixin):
             X = np.hstack([X, style_features(texts, langs) * np.float32(self.style_weight)])
         return X
 
+    def reads_style_cues(self) -> bool:
+        """Whether predictions depend on triage/features.py's style cues (training records
+        their version, so a model is not judged against cues it never read)."""
+        return self._with_style()
+
     def _with_style(self) -> bool:
         return bool(self.style_weight) and bool(self._style_heads())
 

@@ -150,6 +150,10 @@ class LinearBackend(ParamsMixin):
         )
         return word, char
 
+    def reads_style_cues(self) -> bool:
+        """Whether predictions depend on the style cues: always, unless their weight is 0."""
+        return bool(self.style_weight)
+
     def _features(self, texts: Sequence[str], langs: Sequence[str], fit_rows=None):
         """The feature matrix; with `fit_rows` (a boolean mask) the vectorizers first learn
         their vocabulary and idf from those rows."""
